@@ -1,0 +1,41 @@
+/**
+ * Wall-clock time with microsecond resolution, cheap enough to read per event.
+ *
+ * `performance.now()` is monotonic and sub-millisecond; `Date.now()` is the
+ * wall clock. We keep an offset between them and re-check it once per second
+ * so NTP adjustments are followed without a syscall per read.
+ */
+let offset = Date.now() - performance.now();
+
+/** Milliseconds since the epoch, fractional (microsecond resolution). */
+export function nowMs(): number {
+  return offset + performance.now();
+}
+
+let cachedSecond = -1;
+let cachedPrefix = '';
+
+/**
+ * RFC 3339 UTC with microseconds, e.g. 2026-02-12T10:15:30.123456Z.
+ * The date part is cached per second: formatting it is the expensive bit.
+ */
+export function isoTimestamp(epochMs: number): string {
+  const second = Math.floor(epochMs / 1000);
+  if (second !== cachedSecond) {
+    resync();
+    cachedSecond = second;
+    cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  const micros = Math.floor((epochMs - second * 1000) * 1000);
+  return cachedPrefix + (micros < 100000 ? String(micros).padStart(6, '0') : String(micros)) + 'Z';
+}
+
+function resync(): void {
+  const drift = Date.now() - (offset + performance.now());
+  if (drift > 1 || drift < -1) offset += drift;
+}
+
+/** Milliseconds rounded to microseconds, the precision every duration is logged with. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}

@@ -1,0 +1,154 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { toLoadedApp } from '../app/load.js';
+import type { AppInput, LoadedApp } from '../app/types.js';
+import { ServerConfig } from '../config/server-config.js';
+import type { ServerOptionsInput } from '../config/options.js';
+import { LifecycleEmitter } from '../lifecycle/emitter.js';
+import { AccessLog } from '../observability/access-log.js';
+import { createLoggers, type Loggers } from '../observability/logger.js';
+import { createHttp1Server } from '../server/http1.js';
+import type { HealthState } from '../server/health.js';
+import type { Observer } from '../server/observer.js';
+import { Tracker } from '../server/tracker.js';
+import { drainServer } from './shutdown.js';
+import { effectiveConfig, VERSION } from './startup-info.js';
+
+export interface WorkerIdentity {
+  /** 1..N; 1 for a single process. */
+  workerId: number;
+  /** How many workers hand out connection ids (worker k uses k, k+N, ...). */
+  workerCount: number;
+}
+
+export interface ServeOptions extends Partial<WorkerIdentity> {
+  /** Loggers to use instead of creating them from the config (the CLI passes its own). */
+  loggers?: Loggers;
+  /** Extra observers (tracing, metrics) placed before the logs so that their ids are set first. */
+  observers?: Observer[];
+  /** Install SIGTERM/SIGINT handlers that drain and exit (default true). */
+  handleSignals?: boolean;
+}
+
+/** A running pounce server. */
+export interface PounceServer {
+  readonly config: ServerConfig;
+  readonly server: Server;
+  readonly port: number;
+  readonly url: string;
+  readonly loggers: Loggers;
+  /** Drain and close: stop accepting, finish in-flight requests, run the app's shutdown. */
+  close(): Promise<void>;
+}
+
+/** Serve an app: `await serve(app, new ServerConfig({ ... }))`. */
+export async function serve(
+  app: AppInput | LoadedApp,
+  config: ServerConfig | ServerOptionsInput = new ServerConfig(),
+  options: ServeOptions = {},
+): Promise<PounceServer> {
+  const cfg = config instanceof ServerConfig ? config : new ServerConfig(config);
+  const workerId = options.workerId ?? 1;
+  const workerCount = options.workerCount ?? 1;
+  const loggers = options.loggers ?? createLoggers({ format: cfg.logFormat, level: cfg.logLevel, workerId });
+  const loaded = isLoadedApp(app) ? app : toLoadedApp(unwrapDefault(app), cfg.interface, 'app', loggers.app);
+
+  await loaded.startup?.();
+
+  const observers: Observer[] = [...(options.observers ?? [])];
+  const thresholdMs = cfg.logSlowRequestsThreshold * 1000;
+  if (cfg.lifecycleLogging) observers.push(new LifecycleEmitter(loggers.lifecycle, thresholdMs));
+  if (cfg.accessLog && loggers.access.isLevelEnabled('info')) observers.push(new AccessLog(loggers.access));
+  const needsTracking = observers.length > 0 || cfg.maxConnections > 0;
+  const tracker = needsTracking
+    ? new Tracker({
+        idStart: workerId,
+        idStride: workerCount,
+        maxConnections: cfg.maxConnections,
+        observers,
+        slowThresholdMs: thresholdMs,
+      })
+    : undefined;
+
+  const health: HealthState = {
+    draining: false,
+    workerId,
+    startedAt: Date.now(),
+    openConnections: () => tracker?.connections.size ?? 0,
+  };
+  const server = createHttp1Server({ config: cfg, app: loaded, tracker, health, appLogger: loggers.app, workerId });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.port, cfg.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  loggers.server.info(
+    {
+      event: 'ServerStarted',
+      version: VERSION,
+      pid: process.pid,
+      host: address.address,
+      port: address.port,
+      url,
+      workers: workerCount,
+      app: loaded.description,
+      interface: loaded.interface,
+      config: effectiveConfig(cfg),
+    },
+    `pounce ${VERSION} serving ${loaded.description} on ${url}`,
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= drainServer({ server, tracker, health, config: cfg, loggers, app: loaded }).finally(() => {
+      tracker?.stop();
+      loggers.server.info({ event: 'ServerStopped' }, 'pounce stopped');
+      loggers.flush();
+    }));
+
+  if (options.handleSignals ?? true) installSignalHandlers(close, loggers);
+
+  return { config: cfg, server, port: address.port, url, loggers, close };
+}
+
+function isLoadedApp(app: unknown): app is LoadedApp {
+  return typeof app === 'object' && app !== null && 'handler' in app && 'interface' in app && 'description' in app;
+}
+
+function unwrapDefault(app: AppInput): unknown {
+  if (typeof app === 'object' && app !== null && !('fetch' in app) && 'default' in app) return app.default;
+  return app;
+}
+
+/**
+ * First SIGTERM/SIGINT drains and exits 0; a second one exits at once.
+ * Logs are flushed either way.
+ */
+function installSignalHandlers(close: () => Promise<void>, loggers: Loggers): void {
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) {
+      loggers.server.warn({ event: 'ShutdownForced', signal }, `second ${signal}: exiting now`);
+      loggers.flush();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    signalled = true;
+    loggers.server.info({ event: 'ShutdownStarted', signal }, `${signal} received: draining`);
+    close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        loggers.server.error({ err }, 'shutdown failed');
+        loggers.flush();
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}

@@ -1,0 +1,149 @@
+import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { runInRequestContext } from '../app/context.js';
+import type { LoadedApp } from '../app/types.js';
+import type { ServerConfig } from '../config/server-config.js';
+import { limitedIncomingMessage } from './body-limit.js';
+import { CountingResponse } from './counting-response.js';
+import { respondHealth, type HealthState } from './health.js';
+import { loggablePath, pathOf } from './path.js';
+import type { Tracker } from './tracker.js';
+
+export interface Http1Options {
+  config: ServerConfig;
+  app: LoadedApp;
+  /** Present when anything observes requests (logs, tracing, limits). */
+  tracker: Tracker | undefined;
+  health: HealthState;
+  appLogger: Logger;
+  workerId: number;
+}
+
+const kResponse = Symbol('pounce.response');
+type RequestWithResponse = IncomingMessage & { [kResponse]?: ServerResponse };
+
+/** Status lines pounce writes itself on a socket whose request could not be parsed. */
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+};
+
+/**
+ * The HTTP/1.1 front: node:http with pounce's limits, timeouts, health
+ * endpoint and tracking wired in. With nothing observing and no limits, the
+ * request path is node:http plus one string compare.
+ */
+export function createHttp1Server(options: Http1Options): Server {
+  const { config, app, tracker, health, appLogger, workerId } = options;
+  const healthPath = config.healthCheckPath;
+  const passthrough = config.healthCheckPassthrough;
+  const maxBody = config.maxBodySize;
+  const handler = app.handler;
+
+  const onBodyTooLarge = (req: IncomingMessage) => {
+    const res = (req as RequestWithResponse)[kResponse];
+    if (!res) return;
+    refuse(res, 413, 'Payload Too Large');
+    if (tracker) tracker.connectionOf(req.socket)?.closeBecause('error');
+  };
+
+  const server = createServer(
+    {
+      ServerResponse: tracker ? CountingResponse : ServerResponse,
+      IncomingMessage: maxBody > 0 ? limitedIncomingMessage(maxBody, onBodyTooLarge) : IncomingMessage,
+      maxHeaderSize: config.maxHeaderSize,
+      keepAliveTimeout: config.keepAliveTimeout * 1000,
+      headersTimeout: config.headerTimeout * 1000,
+      requestTimeout: config.requestTimeout * 1000,
+      // node:http checks header/request deadlines on this period (30 s by default): keep it
+      // fine enough that a 10 s header timeout fires at 10 s, not at 40 s.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, (config.headerTimeout * 1000) / 4)),
+    },
+    (req, res) => {
+      const rawPath = pathOf(req.url ?? '/');
+      if (rawPath === healthPath) {
+        if (passthrough && tracker && !health.draining) {
+          const conn = tracker.connectionOf(req.socket)!;
+          const rec = tracker.startRequest(conn, req, res, req.method ?? 'GET', rawPath, true);
+          runInRequestContext(rec, workerId, appLogger, () => handler(req, res));
+          return;
+        }
+        if (tracker) tracker.connectionOf(req.socket)!.healthRequests++;
+        if (passthrough && !health.draining) handler(req, res);
+        else respondHealth(req, res, health);
+        return;
+      }
+      if (maxBody > 0) {
+        (req as RequestWithResponse)[kResponse] = res;
+        const length = req.headers['content-length'];
+        if (length !== undefined && Number(length) > maxBody) {
+          if (tracker) startTracked(tracker, req, res, rawPath).conn.closeBecause('error');
+          refuse(res, 413, 'Payload Too Large');
+          return;
+        }
+      }
+      if (health.draining) res.setHeader('connection', 'close');
+      if (!tracker) {
+        handler(req, res);
+        return;
+      }
+      const rec = startTracked(tracker, req, res, rawPath);
+      if (rec.conn.refused) {
+        res.setHeader('retry-after', '1');
+        refuse(res, 503, 'Service Unavailable');
+        return;
+      }
+      tracker.runApp(rec, () => runInRequestContext(rec, workerId, appLogger, () => handler(req, res)));
+    },
+  );
+  server.maxRequestsPerSocket = config.maxRequestsPerConnection;
+
+  if (tracker) {
+    server.on('connection', (socket: Socket) => tracker.accept(socket));
+    // node:http calls this when a keep-alive connection has been idle for keepAliveTimeout.
+    server.on('timeout', (socket: Socket) => {
+      tracker.connectionOf(socket)?.closeBecause('timeout');
+      socket.destroy();
+    });
+  }
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    const conn = tracker?.connectionOf(socket);
+    const code = err.code ?? '';
+    // The client went away mid-request: nothing to answer, and no protocol error of ours to report.
+    if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    conn?.closeBecause(code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : 'error');
+    const status = CLIENT_ERROR_STATUS[code] ?? '400 Bad Request';
+    const body = status.slice(4) + '\n';
+    socket.end(
+      `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    // A peer that never reads would keep the socket open: cut it after a grace period.
+    setTimeout(() => socket.destroy(), 1000).unref();
+  });
+
+  return server;
+}
+
+function startTracked(tracker: Tracker, req: IncomingMessage, res: ServerResponse, rawPath: string) {
+  const conn = tracker.connectionOf(req.socket)!;
+  return tracker.startRequest(conn, req, res, req.method ?? 'GET', loggablePath(rawPath), false);
+}
+
+/** Answer with a plain-text error and close the connection after it. */
+function refuse(res: ServerResponse, status: number, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = message + '\n';
+  res.setHeader('connection', 'close');
+  res.setHeader('content-type', 'text/plain; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(body));
+  res.writeHead(status);
+  res.end(body);
+}
