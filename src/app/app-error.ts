@@ -1,6 +1,9 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { currentRequest } from './context.js';
+import { currentRequest, noteAppError } from './context.js';
+
+/** Headers pounce sets itself (tracing); they stay on the 500 that replaces the app's response. */
+const POUNCE_HEADERS = new Set(['traceresponse', 'server-timing']);
 
 /**
  * The app threw or rejected. The client gets a bare 500 (no stack, no
@@ -11,6 +14,7 @@ import { currentRequest } from './context.js';
 export function handleAppError(err: unknown, res: ServerResponse, appLogger: Logger): void {
   const log = currentRequest()?.log ?? appLogger;
   log.error({ err }, 'Unhandled error in app');
+  noteAppError(err);
   if (res.headersSent) {
     res.destroy();
     return;
@@ -18,7 +22,8 @@ export function handleAppError(err: unknown, res: ServerResponse, appLogger: Log
   if (res.writableEnded) return;
   const body = 'Internal Server Error\n';
   // Drop whatever the app set: its headers described a response that never happened.
-  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  // pounce's trace headers stay: a failed request is the one worth finding.
+  for (const name of res.getHeaderNames()) if (!POUNCE_HEADERS.has(name)) res.removeHeader(name);
   res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }

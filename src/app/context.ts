@@ -51,6 +51,11 @@ class RequestContext implements RequestInfo {
   setRoute(route: string): void {
     this.rec.route = route;
   }
+
+  /** Internal (not on RequestInfo): the app failed this request. The first error wins. */
+  noteError(err: unknown): void {
+    this.rec.appError ??= err;
+  }
 }
 
 const storage = new AsyncLocalStorage<RequestInfo>();
@@ -58,6 +63,12 @@ const storage = new AsyncLocalStorage<RequestInfo>();
 /** The request being served by the calling code, or undefined outside a request. */
 export function currentRequest(): RequestInfo | undefined {
   return storage.getStore();
+}
+
+/** The app threw or rejected while serving the calling request: keep it on the record for tracing. */
+export function noteAppError(err: unknown): void {
+  const ctx = storage.getStore();
+  if (ctx instanceof RequestContext) ctx.noteError(err);
 }
 
 export function runInRequestContext<T>(rec: RequestRecord, workerId: number, appLogger: Logger, run: () => T): T {

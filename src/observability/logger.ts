@@ -35,7 +35,8 @@ function timestamp(): string {
 export interface LoggerOptions {
   format: LogFormat;
   level: LogLevel;
-  workerId: number;
+  /** Bound as `worker_id` on every line; undefined for the supervisor, which is no worker. */
+  workerId: number | undefined;
   fd?: number;
   writer?: LineWriterOptions;
   /** Where lines go instead of a file descriptor (tests, embedding). */
@@ -55,7 +56,8 @@ export function createLoggers(options: LoggerOptions): Loggers {
     },
     destination,
   );
-  const child = (name: string) => root.child({ logger: name, worker_id: options.workerId });
+  const child = (name: string) =>
+    root.child(options.workerId === undefined ? { logger: name } : { logger: name, worker_id: options.workerId });
   return {
     root,
     server: child('pounce.server'),

@@ -7,6 +7,7 @@ import type { ServerOptionsInput } from '../config/options.js';
 import { LifecycleEmitter } from '../lifecycle/emitter.js';
 import { AccessLog } from '../observability/access-log.js';
 import { createLoggers, type Loggers } from '../observability/logger.js';
+import { tracingSettings } from '../observability/tracing/settings.js';
 import { createHttp1Server } from '../server/http1.js';
 import type { HealthState } from '../server/health.js';
 import type { Observer } from '../server/observer.js';
@@ -53,13 +54,25 @@ export async function serve(
   const loggers = options.loggers ?? createLoggers({ format: cfg.logFormat, level: cfg.logLevel, workerId });
   const loaded = isLoadedApp(app) ? app : toLoadedApp(unwrapDefault(app), cfg.interface, 'app', loggers.app);
 
+  const thresholdMs = cfg.logSlowRequestsThreshold * 1000;
+  // The OpenTelemetry SDK is imported only when an endpoint is configured: without one, nothing of it loads.
+  const traceTo = tracingSettings(cfg);
+  const tracing = traceTo
+    ? (await import('../observability/tracing/index.js')).startTracing(traceTo, {
+        logger: loggers.server,
+        workerId,
+        thresholdMs,
+        appDescription: loaded.description,
+        version: VERSION,
+      })
+    : undefined;
+
   await loaded.startup?.();
 
-  const observers: Observer[] = [...(options.observers ?? [])];
-  const thresholdMs = cfg.logSlowRequestsThreshold * 1000;
+  const observers: Observer[] = [...(tracing ? [tracing.observer] : []), ...(options.observers ?? [])];
   if (cfg.lifecycleLogging) observers.push(new LifecycleEmitter(loggers.lifecycle, thresholdMs));
   if (cfg.accessLog && loggers.access.isLevelEnabled('info')) observers.push(new AccessLog(loggers.access));
-  const needsTracking = observers.length > 0 || cfg.maxConnections > 0;
+  const needsTracking = observers.length > 0 || cfg.maxConnections > 0 || cfg.maxRequestsPerConnection > 0;
   const tracker = needsTracking
     ? new Tracker({
         idStart: workerId,
@@ -106,8 +119,10 @@ export async function serve(
 
   let closing: Promise<void> | undefined;
   const close = () =>
-    (closing ??= drainServer({ server, tracker, health, config: cfg, loggers, app: loaded }).finally(() => {
+    (closing ??= drainServer({ server, tracker, health, config: cfg, loggers, app: loaded }).finally(async () => {
       tracker?.stop();
+      // Every request is finished: its span has ended. Send what is queued (bounded, never throws).
+      await tracing?.shutdown();
       loggers.server.info({ event: 'ServerStopped' }, 'pounce stopped');
       loggers.flush();
     }));

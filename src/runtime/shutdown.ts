@@ -31,15 +31,18 @@ export async function drainServer(options: DrainOptions): Promise<void> {
   health.draining = true;
   if (config.drainDelay > 0) await sleep(config.drainDelay * 1000);
 
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  let listenerClosed = false;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve())).then(() => (listenerClosed = true));
+  // The listener's close can run before the last sockets' 'close' events:
+  // done means both, so every ConnectionCompleted is logged before we exit.
+  const done = () => listenerClosed && (tracker?.connections.size ?? 0) === 0;
   const deadline = Date.now() + config.shutdownTimeout * 1000;
-  let done = false;
-  void closed.then(() => (done = true));
-  while (!done && Date.now() < deadline) {
+  while (!done() && Date.now() < deadline) {
     closeIdle(server, tracker);
     await Promise.race([closed, sleep(POLL_MS)]);
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
-  if (!done) {
+  if (!done()) {
     const cut = tracker?.busyConnections() ?? [];
     loggers.server.warn(
       { event: 'ShutdownTimeout', shutdown_timeout_s: config.shutdownTimeout, connection_ids: cut.map((c) => c.id) },
@@ -48,6 +51,7 @@ export async function drainServer(options: DrainOptions): Promise<void> {
     for (const conn of tracker?.connections ?? []) conn.closeBecause('shutdown');
     server.closeAllConnections();
     await closed;
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
   if (app.shutdown) {
     try {

@@ -19,10 +19,12 @@ export function limitedIncomingMessage(maxBodySize: number, onTooLarge: (req: In
 
     override push(chunk: unknown, encoding?: BufferEncoding): boolean {
       if (chunk !== null && ArrayBuffer.isView(chunk)) {
+        const before = this.receivedBytes;
         this.receivedBytes += chunk.byteLength;
         if (this.receivedBytes > maxBodySize) {
-          onTooLarge(this);
-          return false;
+          // Report once; keep reading and discarding so the 413 is not lost to a reset.
+          if (before <= maxBodySize) onTooLarge(this);
+          return true;
         }
       }
       return super.push(chunk, encoding);

@@ -6,9 +6,13 @@ export class Connection {
   /** Set when ConnectionOpened has been emitted (lazily, at the first logged request). */
   opened = false;
   requestsServed = 0;
+  /** Request heads seen (for maxRequestsPerConnection), health checks excluded. */
+  requestsStarted = 0;
   bytesSent = 0;
   /** Requests whose head arrived and whose response has not finished. */
   inflight = 0;
+  /** A request was cut by the client's close (so the close reason is client_disconnect). */
+  lastDisconnected = false;
   /** Requests on the health path, which are invisible to the logs. */
   healthRequests = 0;
   /** Set by the server side when it decides to close (timeout, error, ...). First decision wins. */

@@ -3,6 +3,16 @@ import { ServerResponse, IncomingMessage } from 'node:http';
 type WriteCallback = (error?: Error | null) => void;
 
 /**
+ * Set (to true) on a node:http Server whose drain has begun: from then on
+ * every response whose head is not yet sent is its connection's last
+ * (`Connection: close`), including responses already in flight when the
+ * drain started, not only requests that arrive during it.
+ */
+export const kDraining = Symbol('pounce.draining');
+
+type DrainFlagged = { server?: { [kDraining]?: boolean } } | null | undefined;
+
+/**
  * A ServerResponse that counts the body bytes the app writes, so that
  * `bytes_sent` is exact whatever the framework. Used only when something
  * reads the count (lifecycle or access log, tracing): otherwise the plain
@@ -10,6 +20,12 @@ type WriteCallback = (error?: Error | null) => void;
  */
 export class CountingResponse<Req extends IncomingMessage = IncomingMessage> extends ServerResponse<Req> {
   bodyBytes = 0;
+
+  // Every head goes through writeHead (node's implicit header calls it too).
+  override writeHead(statusCode: number, reasonOrHeaders?: unknown, headers?: unknown): this {
+    if (!this.headersSent && (this.req?.socket as DrainFlagged)?.server?.[kDraining]) this.shouldKeepAlive = false;
+    return (super.writeHead as (status: number, a?: unknown, b?: unknown) => this)(statusCode, reasonOrHeaders, headers);
+  }
 
   override write(chunk: unknown, encoding?: BufferEncoding | WriteCallback, callback?: WriteCallback): boolean {
     this.count(chunk, encoding);

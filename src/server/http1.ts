@@ -23,6 +23,8 @@ export interface Http1Options {
 const kResponse = Symbol('pounce.response');
 type RequestWithResponse = IncomingMessage & { [kResponse]?: ServerResponse };
 
+const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE']);
+
 /** Status lines pounce writes itself on a socket whose request could not be parsed. */
 const CLIENT_ERROR_STATUS: Record<string, string> = {
   HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
@@ -38,14 +40,22 @@ export function createHttp1Server(options: Http1Options): Server {
   const { config, app, tracker, health, appLogger, workerId } = options;
   const healthPath = config.healthCheckPath;
   const passthrough = config.healthCheckPassthrough;
+  const maxRequests = config.maxRequestsPerConnection;
   const maxBody = config.maxBodySize;
   const handler = app.handler;
 
   const onBodyTooLarge = (req: IncomingMessage) => {
     const res = (req as RequestWithResponse)[kResponse];
     if (!res) return;
-    refuse(res, 413, 'Payload Too Large');
     if (tracker) tracker.connectionOf(req.socket)?.closeBecause('error');
+    refuse(res, 413, 'Payload Too Large');
+    // node:http would wait for the rest of the body before closing; the sender
+    // may never stop. Half-close after the 413, then cut after a short linger.
+    const socket = req.socket;
+    res.once('finish', () => {
+      socket.end();
+      setTimeout(() => socket.destroy(), 500).unref();
+    });
   };
 
   const server = createServer(
@@ -83,12 +93,16 @@ export function createHttp1Server(options: Http1Options): Server {
           return;
         }
       }
-      if (health.draining) res.setHeader('connection', 'close');
+      // Draining: this response is the connection's last (Connection: close, then closed).
+      if (health.draining) res.shouldKeepAlive = false;
       if (!tracker) {
         handler(req, res);
         return;
       }
       const rec = startTracked(tracker, req, res, rawPath);
+      // node's own maxRequestsPerSocket sends Connection: close but then leaves the
+      // socket open until the keep-alive timeout; ending the response this way closes it.
+      if (maxRequests > 0 && rec.conn.requestsStarted >= maxRequests) res.shouldKeepAlive = false;
       if (rec.conn.refused) {
         res.setHeader('retry-after', '1');
         refuse(res, 503, 'Service Unavailable');
@@ -97,7 +111,6 @@ export function createHttp1Server(options: Http1Options): Server {
       tracker.runApp(rec, () => runInRequestContext(rec, workerId, appLogger, () => handler(req, res)));
     },
   );
-  server.maxRequestsPerSocket = config.maxRequestsPerConnection;
 
   if (tracker) {
     server.on('connection', (socket: Socket) => tracker.accept(socket));
@@ -111,8 +124,10 @@ export function createHttp1Server(options: Http1Options): Server {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const conn = tracker?.connectionOf(socket);
     const code = err.code ?? '';
-    // The client went away mid-request: nothing to answer, and no protocol error of ours to report.
-    if (code === 'ECONNRESET' || code === 'EPIPE' || !socket.writable) {
+    // The client went away mid-request (reset, or closed its side halfway through
+    // a head): nothing to answer, and no protocol error to report.
+    if (CLIENT_GONE.has(code) || !socket.writable) {
+      if (conn && socket.bytesRead > 0 && code === 'HPE_INVALID_EOF_STATE') conn.closeBecause('client_disconnect');
       socket.destroy();
       return;
     }

@@ -15,6 +15,8 @@ export class RequestRecord {
   traceFlags: string | undefined = undefined;
   /** Tracing's per-request state (the span); opaque to everything else. */
   span: unknown = undefined;
+  /** What the app threw or rejected with, if it did (tracing records it on the span). */
+  appError: unknown = undefined;
 
   constructor(
     readonly conn: Connection,

@@ -63,7 +63,12 @@ export class Tracker {
     }
     (socket as TrackedSocket)[kConnection] = conn;
     this.connections.add(conn);
-    socket.once('close', () => this.socketClosed(conn));
+    socket.once('close', () => {
+      // node:http tells the response about the close in a 'close' listener added
+      // after ours: let it run first, so ClientDisconnected precedes ConnectionCompleted.
+      if (conn.inflight > 0) process.nextTick(() => this.socketClosed(conn));
+      else this.socketClosed(conn);
+    });
     return conn;
   }
 
@@ -80,6 +85,7 @@ export class Tracker {
       conn.healthRequests++;
       return rec;
     }
+    conn.requestsStarted++;
     this.open(conn);
     for (const o of this.observers) o.requestStarted?.(rec);
     if (this.sweepTimer) this.inflight.add(rec);
@@ -123,6 +129,7 @@ export class Tracker {
       conn.bytesSent += bytes;
       for (const o of this.observers) o.responseCompleted?.(rec);
     } else {
+      conn.lastDisconnected = true;
       for (const o of this.observers) o.clientDisconnected?.(rec);
     }
   }
@@ -138,7 +145,7 @@ export class Tracker {
       if (conn.socket.bytesRead === 0 && (conn.reason === undefined || conn.reason === 'shutdown')) return;
       this.open(conn);
     }
-    if (conn.reason === undefined) conn.reason = conn.inflight > 0 ? 'client_disconnect' : 'complete';
+    if (conn.reason === undefined) conn.reason = conn.inflight > 0 || conn.lastDisconnected ? 'client_disconnect' : 'complete';
     for (const o of this.observers) o.connectionCompleted?.(conn, now);
   }
 
@@ -165,7 +172,13 @@ export class Tracker {
   }
 }
 
+const EVENT_STREAM_HEADER = /\r\ncontent-type:[ \t]*text\/event-stream/i;
+
+/** Server-sent events are long by design: never slow. */
 export function isEventStream(res: ServerResponse): boolean {
   const type = res.getHeader('content-type');
-  return typeof type === 'string' && type.startsWith('text/event-stream');
+  if (typeof type === 'string') return type.startsWith('text/event-stream');
+  // Headers given straight to writeHead() are not kept for getHeader(); the sent head has them.
+  const head = (res as unknown as { _header?: string | null })._header;
+  return typeof head === 'string' && EVENT_STREAM_HEADER.test(head);
 }

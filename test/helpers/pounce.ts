@@ -169,16 +169,17 @@ export async function rawExchange(
   let response = '';
   socket.on('data', (c: string) => (response += c));
   socket.on('error', () => {});
+  const closed = once(socket, 'close').then(() => 'server' as const);
   await once(socket, 'connect');
   const parts = Array.isArray(data) ? data : [data];
   for (const part of parts) {
     if (typeof part === 'number') await new Promise((r) => setTimeout(r, part));
-    else socket.write(part);
+    else if (!socket.destroyed) socket.write(part);
   }
   if (options.endAfterWrite) socket.end();
   const timeoutMs = options.timeoutMs ?? 5000;
   const closedBy = await Promise.race([
-    once(socket, 'close').then(() => 'server' as const),
+    closed,
     new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs)),
   ]);
   socket.destroy();
