@@ -60,6 +60,7 @@ export class ServerConfig {
     apply(readEnv(sources.env ?? process.env), 'env', envVar);
     apply(sources.cli ?? {}, 'cli', cliFlag);
     apply(input as Record<string, unknown>, 'programmatic', (n) => n);
+    checkTogether(values);
     Object.assign(this, values);
     Object.defineProperty(this, 'sources', { value: Object.freeze(origin), enumerable: false });
     Object.freeze(this);
@@ -69,6 +70,18 @@ export class ServerConfig {
     const out: Record<string, unknown> = {};
     for (const name of OPTION_NAMES) out[name] = (this as unknown as Record<string, unknown>)[name];
     return out as ServerOptions;
+  }
+}
+
+/** Rules that involve more than one option. */
+function checkTogether(values: Record<string, unknown>): void {
+  const header = values.headerTimeout as number;
+  const request = values.requestTimeout as number;
+  if (request > 0 && request < header) {
+    throw new ConfigError(
+      `requestTimeout (${request} s) must be 0 (no limit) or at least headerTimeout (${header} s): a whole request cannot arrive faster than its head`,
+      'requestTimeout',
+    );
   }
 }
 
