@@ -127,6 +127,17 @@ export async function startPounce(options: StartOptions = {}): Promise<PouncePro
   const p = new PounceProcess(proc);
   running.add(p);
   void p.exit.then(() => running.delete(p));
+  if (options.rawFormat) {
+    // Text logs: read the port from the human banner.
+    const banner = /serving .* on http:\/\/[^\s]+:(\d+)/;
+    for (let i = 0; i < 750 && !banner.test(p.stdoutText); i++) {
+      if (proc.exitCode !== null) throw new Error(`pounce exited: ${p.stderr}`);
+      await sleep(20);
+    }
+    p.port = Number(banner.exec(p.stdoutText)?.[1]);
+    p.url = `http://127.0.0.1:${p.port}`;
+    return p;
+  }
   const started = await p.waitFor(options.ready ?? ((l) => l.event === 'ServerStarted'), 15_000, 'ServerStarted');
   if (typeof started.port === 'number') {
     p.port = started.port;
