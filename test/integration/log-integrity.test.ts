@@ -1,0 +1,60 @@
+import { expect } from 'chai';
+import { readFileSync } from 'node:fs';
+import { startPounce, sleep } from '../helpers/pounce.js';
+
+/** Resident memory of a process, in MiB, from /proc. */
+function rssMiB(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  return kb / 1024;
+}
+
+describe('no log line is lost', () => {
+  it('when stdout is slow: the server waits for the reader, and every line arrives', async function () {
+    const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
+    // Stop reading pounce's stdout: the pipe (64 KiB) fills up within a few hundred lines.
+    pounce.proc.stdout!.pause();
+    const total = 600;
+    let done = 0;
+    const client = async () => {
+      while (done < total) {
+        done++;
+        const res = await fetch(`${pounce.url}/r`);
+        expect(res.status).to.equal(200);
+        await res.text();
+      }
+    };
+    const load = Promise.all(Array.from({ length: 8 }, client));
+    // Wait until the pipe is full and progress stops.
+    let stalledAt = -1;
+    for (let i = 0; i < 20 && stalledAt !== done; i++) {
+      stalledAt = done;
+      await sleep(250);
+    }
+    const rssAtStall = rssMiB(pounce.proc.pid!);
+    await sleep(700);
+    // Stalled: the server waits for its log reader instead of queueing lines in memory.
+    expect(done, 'no progress while the log reader is stalled').to.equal(stalledAt);
+    expect(done).to.be.below(total);
+    expect(rssMiB(pounce.proc.pid!) - rssAtStall).to.be.below(20);
+    pounce.proc.stdout!.resume();
+    await load;
+    await pounce.waitFor(() => pounce.events('ResponseCompleted').length >= total, 10_000, 'all ResponseCompleted lines');
+    await pounce.stop();
+    expect(pounce.events('ResponseCompleted')).to.have.length(total);
+    expect(pounce.events('RequestStarted')).to.have.length(total);
+    expect(pounce.nonJson).to.deep.equal([]);
+  });
+
+  it('when the app crashes after answering: the answered request is in the log, the crash too, exit 1', async () => {
+    const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
+    const res = await fetch(`${pounce.url}/crash`);
+    expect(await res.text()).to.equal('about to crash\n');
+    const { code } = await pounce.exit;
+    expect(code).to.equal(1);
+    const completed = pounce.events('ResponseCompleted').find((l) => l.path === '/crash');
+    expect(completed).to.include({ status: 200 });
+    const crash = pounce.lines.find((l) => l.level === 'fatal')!;
+    expect(crash.err.message).to.equal('crash after response');
+    expect(pounce.nonJson).to.deep.equal([]);
+  });
+});
