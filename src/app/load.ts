@@ -6,7 +6,7 @@ import { detectInterface, type InterfaceChoice } from './detect.js';
 import { AppLoadError } from './errors.js';
 import { fetchToNode } from './fetch-adapter.js';
 import { guardNodeHandler } from './node-adapter.js';
-import type { LoadedApp } from './types.js';
+import type { LoadedApp, UpgradeHandler, WebSocketHandlers } from './types.js';
 
 /** `./app.js:name` → file and export name (default when absent). */
 export function parseAppSpec(spec: string): { file: string; exportName: string } {
@@ -48,6 +48,7 @@ export async function loadAppModule(spec: string, choice: InterfaceChoice, appLo
   if (app !== null && typeof app === 'object' && !('fetch' in app) && 'default' in app) app = (app as { default: unknown }).default;
   const description = `${file}:${exportName}`;
   const loaded = toLoadedApp(app, choice, description, appLogger);
+  attachUpgradeHandlers(loaded, mod.websocket ?? (app as { websocket?: unknown } | null)?.websocket, mod.upgrade, spec);
   if (mod.startup !== undefined) loaded.startup = lifespanHook(mod.startup, 'startup', spec);
   if (mod.shutdown !== undefined) loaded.shutdown = lifespanHook(mod.shutdown, 'shutdown', spec);
   return loaded;
@@ -60,6 +61,27 @@ export function toLoadedApp(app: unknown, choice: InterfaceChoice, description: 
     return { interface: 'fetch', handler: fetchToNode(detected.fetch, appLogger), description };
   }
   return { interface: 'node', handler: guardNodeHandler(detected.handler, appLogger), description };
+}
+
+/** `websocket` handlers or an `upgrade(req, socket, head)` function, checked at load time. */
+export function attachUpgradeHandlers(loaded: LoadedApp, websocket: unknown, upgrade: unknown, spec: string): void {
+  if (websocket !== undefined) {
+    if (websocket === null || typeof websocket !== 'object') {
+      throw new AppLoadError(`cannot load app ${spec}: its "websocket" export must be an object with open/message/close handlers`);
+    }
+    for (const name of ['open', 'message', 'close'] as const) {
+      const handler = (websocket as Record<string, unknown>)[name];
+      if (handler !== undefined && typeof handler !== 'function') {
+        throw new AppLoadError(`cannot load app ${spec}: websocket.${name} must be a function`);
+      }
+    }
+    loaded.websocket = websocket as WebSocketHandlers;
+  }
+  if (upgrade !== undefined) {
+    if (typeof upgrade !== 'function') throw new AppLoadError(`cannot load app ${spec}: its "upgrade" export must be a function (req, socket, head)`);
+    if (loaded.websocket) throw new AppLoadError(`cannot load app ${spec}: export either "websocket" handlers or an "upgrade" function, not both`);
+    loaded.upgrade = upgrade as UpgradeHandler;
+  }
 }
 
 function lifespanHook(value: unknown, name: string, spec: string): () => unknown {

@@ -1,10 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { WebSocketRegistry } from './websocket.js';
 
 export interface HealthState {
   draining: boolean;
   readonly workerId: number;
   readonly startedAt: number;
   openConnections(): number;
+  /** Open WebSockets, closed with 1001 when the listener closes. */
+  websockets?: WebSocketRegistry;
 }
 
 /**

@@ -9,6 +9,7 @@ import { CountingResponse } from './counting-response.js';
 import { respondHealth, type HealthState } from './health.js';
 import { loggablePath, pathOf } from './path.js';
 import type { Tracker } from './tracker.js';
+import { attachUpgrades } from './websocket.js';
 
 export interface Http1Options {
   config: ServerConfig;
@@ -120,6 +121,9 @@ export function createHttp1Server(options: Http1Options): Server {
       socket.destroy();
     });
   }
+
+  const websockets = attachUpgrades(server, { app, tracker, health, appLogger, workerId, maxPayload: maxBody });
+  if (websockets) health.websockets = websockets;
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const conn = tracker?.connectionOf(socket);

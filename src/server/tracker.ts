@@ -92,6 +92,30 @@ export class Tracker {
     return rec;
   }
 
+  /**
+   * An HTTP upgrade request (WebSocket). It has no ServerResponse of its own:
+   * `res` is a detached one that observers may set headers on (copied into
+   * the 101). The connection opens as `websocket` when this is its first request.
+   */
+  startUpgrade(conn: Connection, req: IncomingMessage, res: ServerResponse, method: string, path: string): RequestRecord {
+    if (conn.requestsStarted === 0) conn.protocol = 'websocket';
+    const rec = new RequestRecord(conn, req, res, nowMs(), method, path, false);
+    conn.inflight++;
+    conn.requestsStarted++;
+    this.open(conn);
+    for (const o of this.observers) o.requestStarted?.(rec);
+    return rec;
+  }
+
+  /** The upgrade was answered: 101 (the socket now carries WebSocket frames) or a refusal. */
+  finishUpgrade(rec: RequestRecord, status: number): void {
+    rec.finishedAt = nowMs();
+    rec.status = status;
+    rec.conn.inflight--;
+    rec.conn.requestsServed++;
+    for (const o of this.observers) o.responseCompleted?.(rec);
+  }
+
   /** Call the app with every observer's wrapping (tracing context) around it. */
   runApp<T>(rec: RequestRecord, run: () => T): T {
     let wrapped = run;
