@@ -99,6 +99,14 @@ export const OPTIONS = {
     default: false,
     description: 'Let the app answer the health path (still unlogged unless it fails with a 5xx).',
   },
+  metricsPath: {
+    kind: 'path',
+    seedName: 'metrics_path',
+    group: 'server',
+    default: undefined,
+    placeholder: 'PATH',
+    description: 'Path answered with Prometheus metrics (requests, durations, connections by close reason); unset means no metrics.',
+  },
   lifecycleLogging: {
     kind: 'boolean',
     seedName: 'lifecycle_logging',

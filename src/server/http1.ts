@@ -19,6 +19,12 @@ export interface Http1Options {
   health: HealthState;
   appLogger: Logger;
   workerId: number;
+  /** Answers scrapes on metricsPath (like health, never logged or traced). */
+  metrics?: MetricsEndpoint;
+}
+
+export interface MetricsEndpoint {
+  respond(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
 const kResponse = Symbol('pounce.response');
@@ -38,9 +44,10 @@ const CLIENT_ERROR_STATUS: Record<string, string> = {
  * request path is node:http plus one string compare.
  */
 export function createHttp1Server(options: Http1Options): Server {
-  const { config, app, tracker, health, appLogger, workerId } = options;
+  const { config, app, tracker, health, appLogger, workerId, metrics } = options;
   const healthPath = config.healthCheckPath;
   const passthrough = config.healthCheckPassthrough;
+  const metricsPath = config.metricsPath;
   const maxRequests = config.maxRequestsPerConnection;
   const maxBody = config.maxBodySize;
   const handler = app.handler;
@@ -73,6 +80,11 @@ export function createHttp1Server(options: Http1Options): Server {
     },
     (req, res) => {
       const rawPath = pathOf(req.url ?? '/');
+      if (rawPath === metricsPath && metrics) {
+        if (tracker) tracker.connectionOf(req.socket)!.healthRequests++;
+        void metrics.respond(req, res);
+        return;
+      }
       if (rawPath === healthPath) {
         if (passthrough && tracker && !health.draining) {
           const conn = tracker.connectionOf(req.socket)!;
