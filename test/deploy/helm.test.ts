@@ -274,7 +274,7 @@ describe('deploy: Helm chart (charts/pounce)', function () {
 
     it('the ServiceMonitor is off by default and refuses to render without metrics.enabled', () => {
       expect(find(render(), 'ServiceMonitor')).to.have.length(0);
-      const r = helm(['template', 'pounce', CHART, '--set', 'metrics.serviceMonitor.enabled=true']);
+      const r = helm(['template', 'pounce', CHART, '--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.enabled=false']);
       expect(r.status).to.not.equal(0);
       expect(r.stderr).to.include('metrics.enabled');
     });
@@ -426,6 +426,7 @@ describe('deploy: Helm chart (charts/pounce)', function () {
         POUNCE_LOG_SLOW_REQUESTS_THRESHOLD: '5',
         POUNCE_DRAIN_DELAY: '5',
         POUNCE_SHUTDOWN_TIMEOUT: '25',
+        POUNCE_METRICS_PATH: '/metrics',
       });
       const c = container(
         render({
@@ -475,12 +476,15 @@ describe('deploy: Helm chart (charts/pounce)', function () {
     });
 
     it('logShipping.elastic=false drops the hints; podAnnotations and podLabels pass through', () => {
-      const objs = render({ 'logShipping.elastic': false, 'podAnnotations.team': 'web', 'podLabels.tier': 'frontend' });
+      const objs = render({ 'logShipping.elastic': false, 'metrics.enabled': false, 'podAnnotations.team': 'web', 'podLabels.tier': 'frontend' });
       objs.forEach(validate);
       const tpl = deployment(objs).spec?.template.metadata;
       expect(tpl?.annotations).to.deep.equal({ team: 'web' });
       expect(tpl?.labels?.['tier']).to.equal('frontend');
-      expect(deployment(render({ 'logShipping.elastic': false })).spec?.template.metadata?.annotations).to.equal(undefined);
+      expect(deployment(render({ 'logShipping.elastic': false, 'metrics.enabled': false })).spec?.template.metadata?.annotations).to.equal(undefined);
+      // Metrics on (the default): Prometheus scrape annotations follow metrics.path.
+      const scraped = deployment(render({ 'logShipping.elastic': false, 'metrics.path': '/internal/metrics' })).spec?.template.metadata?.annotations;
+      expect(scraped).to.include({ 'prometheus.io/scrape': 'true', 'prometheus.io/path': '/internal/metrics', 'prometheus.io/port': '8000' });
     });
 
     it('logShipping.datadog adds a parseable Datadog autodiscovery annotation for the container', () => {
