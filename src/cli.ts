@@ -4,23 +4,42 @@ import { ServerConfig } from './config/server-config.js';
 import { ConfigError } from './config/errors.js';
 import { AppLoadError } from './app/errors.js';
 import { loadAppModule } from './app/load.js';
+import { sharedFdWriterOptions } from './observability/line-writer.js';
 import { createLoggers, type Loggers } from './observability/logger.js';
+import { withoutWorkerEnv } from './runtime/cluster-protocol.js';
+import { installCrashHandlers } from './runtime/process-hooks.js';
 import { serve } from './runtime/serve.js';
 import { VERSION } from './runtime/startup-info.js';
+import { resolveWorkerCount, runSupervisor } from './runtime/supervisor.js';
+import { isPounceWorker, runWorker } from './runtime/worker.js';
 
 /** Exit status for a start that failed because of what the user gave us. */
 const EXIT_USAGE = 2;
 
+/** Set once the configuration is known: errors are then reported in its format. */
+let jsonLogs = false;
+
 async function main(argv: string[]): Promise<void> {
+  if (isPounceWorker()) return runWorker(argv);
   let loggers: Loggers | undefined;
   try {
     const parsed = parseCommandLine(argv, VERSION);
     if (!parsed) return;
-    const config = new ServerConfig({}, { cli: parsed.options });
-    loggers = createLoggers({ format: config.logFormat, level: config.logLevel, workerId: 1 });
+    const config = new ServerConfig({}, { cli: parsed.options, env: withoutWorkerEnv(process.env) });
+    jsonLogs = config.logFormat === 'json';
+    const workers = resolveWorkerCount(config.workers);
+    // With workers, several processes write to fd 1: see sharedFdWriterOptions.
+    loggers = workers > 1
+      ? createLoggers({ format: config.logFormat, level: config.logLevel, workerId: undefined, writer: sharedFdWriterOptions(1) })
+      : createLoggers({ format: config.logFormat, level: config.logLevel, workerId: 1 });
     installCrashHandlers(loggers);
     const spec = parsed.app ?? process.env.POUNCE_APP;
     if (!spec) throw new ConfigError('no app given: pounce ./app.js[:export] (or set POUNCE_APP); see pounce --help');
+    if (workers > 1) {
+      // The supervisor never loads the app: its workers do (see runtime/supervisor.ts).
+      runSupervisor({ config, workers, loggers });
+      return;
+    }
     const app = await loadAppModule(spec, config.interface, loggers.app);
     await serve(app, config, { loggers });
   } catch (err) {
@@ -39,12 +58,13 @@ async function main(argv: string[]): Promise<void> {
  * shipper never meets a stray text line.
  */
 function reportStartupError(message: string, loggers: Loggers | undefined): void {
-  if (loggers) {
+  if (loggers && jsonLogs) {
     loggers.server.error({ event: 'StartupFailed' }, message);
     loggers.flush();
     return;
   }
-  const wantsJson = process.env.POUNCE_LOG_FORMAT === 'json' || process.argv.some((a, i, all) => a === '--log-format=json' || (a === '--log-format' && all[i + 1] === 'json'));
+  const wantsJson =
+    jsonLogs || process.env.POUNCE_LOG_FORMAT === 'json' || process.argv.some((a, i, all) => a === '--log-format=json' || (a === '--log-format' && all[i + 1] === 'json'));
   if (wantsJson) {
     process.stderr.write(
       JSON.stringify({ level: 'error', timestamp: new Date().toISOString(), logger: 'pounce.server', event: 'StartupFailed', msg: message }) + '\n',
@@ -52,18 +72,6 @@ function reportStartupError(message: string, loggers: Loggers | undefined): void
   } else {
     process.stderr.write(`pounce: ${message}\n`);
   }
-}
-
-function installCrashHandlers(loggers: Loggers): void {
-  const crash = (err: unknown, kind: string) => {
-    loggers.server.fatal({ err, event: 'Crashed' }, `${kind}: ${(err as Error)?.message ?? String(err)}`);
-    loggers.flush();
-    process.exit(1);
-  };
-  process.on('uncaughtException', (err) => crash(err, 'uncaught exception'));
-  process.on('unhandledRejection', (err) => crash(err, 'unhandled rejection'));
-  // Whatever ends the process normally, the last tick's lines are written.
-  process.on('exit', () => loggers.flush());
 }
 
 void main(process.argv.slice(2));

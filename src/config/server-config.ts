@@ -12,7 +12,7 @@ import {
 import { ConfigError, didYouMean } from './errors.js';
 
 /** Environment variables that belong to pounce but are not options. */
-const NON_OPTION_ENV = new Set(['POUNCE_APP']);
+const NON_OPTION_ENV = new Set(['POUNCE_APP', 'POUNCE_WORKER_ID', 'POUNCE_WORKER_COUNT', 'POUNCE_WORKER_EPOCH']);
 
 export type Source = 'default' | 'env' | 'cli' | 'programmatic';
 

@@ -80,8 +80,11 @@ export class Metrics implements Observer {
     this.connections.inc({ reason: conn.reason ?? 'complete' });
   }
 
+  /** Where a scrape's text comes from: this registry, or the whole cluster's (set by a worker). */
+  source: () => Promise<string> = () => this.registry.metrics();
+
   /** Answer a scrape: GET/HEAD with the text exposition format, never logged. */
-  async respond(req: IncomingMessage, res: ServerResponse, text?: () => Promise<string>): Promise<void> {
+  async respond(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-length': 0 });
       res.end();
@@ -89,7 +92,7 @@ export class Metrics implements Observer {
     }
     let body: string;
     try {
-      body = await (text ? text() : this.registry.metrics());
+      body = await this.source();
     } catch (err) {
       const message = `metrics unavailable: ${(err as Error).message}\n`;
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(message) });

@@ -29,6 +29,26 @@ export interface ServeOptions extends Partial<WorkerIdentity> {
   observers?: Observer[];
   /** Install SIGTERM/SIGINT handlers that drain and exit (default true). */
   handleSignals?: boolean;
+  /**
+   * `worker` when run in a slot of pounce's supervisor: the process announces
+   * itself with WorkerStarted/WorkerStopped, and the supervisor announces the
+   * server (ServerStarted once all workers listen, ServerStopped). Default `server`.
+   */
+  role?: 'server' | 'worker';
+  /**
+   * First connection id (default workerId; then +workerCount each). The
+   * supervisor gives a restarted worker a fresh block, so that ids never repeat
+   * while the old and the new process of one slot overlap.
+   */
+  firstConnectionId?: number;
+}
+
+/** How a close() differs from the configured drain. */
+export interface CloseOptions {
+  /** Seconds of serving with health at 503 before the listener closes (default: the drainDelay option). */
+  drainDelay?: number;
+  /** Told the ids of the connections still open while the drain waits for them. */
+  onProgress?: (openConnectionIds: number[]) => void;
 }
 
 /** A running pounce server. */
@@ -39,7 +59,7 @@ export interface PounceServer {
   readonly url: string;
   readonly loggers: Loggers;
   /** Drain and close: stop accepting, finish in-flight requests, run the app's shutdown. */
-  close(): Promise<void>;
+  close(options?: CloseOptions): Promise<void>;
 }
 
 /** Serve an app: `await serve(app, new ServerConfig({ ... }))`. */
@@ -72,10 +92,14 @@ export async function serve(
   const observers: Observer[] = [...(tracing ? [tracing.observer] : []), ...(options.observers ?? [])];
   if (cfg.lifecycleLogging) observers.push(new LifecycleEmitter(loggers.lifecycle, thresholdMs));
   if (cfg.accessLog && loggers.access.isLevelEnabled('info')) observers.push(new AccessLog(loggers.access));
+  // prom-client is imported only when metrics are asked for.
+  const metrics = cfg.metricsPath ? new (await import('../observability/metrics.js')).Metrics({ worker_id: workerId }) : undefined;
+  if (metrics) observers.push(metrics);
+  if (metrics && options.role === 'worker') metrics.source = await (await import('./cluster-metrics.js')).clusterMetricsSource(metrics.registry);
   const needsTracking = observers.length > 0 || cfg.maxConnections > 0 || cfg.maxRequestsPerConnection > 0;
   const tracker = needsTracking
     ? new Tracker({
-        idStart: workerId,
+        idStart: options.firstConnectionId ?? workerId,
         idStride: workerCount,
         maxConnections: cfg.maxConnections,
         observers,
@@ -89,7 +113,7 @@ export async function serve(
     startedAt: Date.now(),
     openConnections: () => tracker?.connections.size ?? 0,
   };
-  const server = createHttp1Server({ config: cfg, app: loaded, tracker, health, appLogger: loggers.app, workerId });
+  const server = createHttp1Server({ config: cfg, app: loaded, tracker, health, appLogger: loggers.app, workerId, metrics });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -101,29 +125,38 @@ export async function serve(
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;
-  loggers.server.info(
-    {
-      event: 'ServerStarted',
-      version: VERSION,
-      pid: process.pid,
-      host: address.address,
-      port: address.port,
-      url,
-      workers: workerCount,
-      app: loaded.description,
-      interface: loaded.interface,
-      config: effectiveConfig(cfg),
-    },
-    `pounce ${VERSION} serving ${loaded.description} on ${url}`,
-  );
+  const role = options.role ?? 'server';
+  if (role === 'worker') {
+    loggers.server.info(
+      { event: 'WorkerStarted', pid: process.pid, host: address.address, port: address.port, url, app: loaded.description, interface: loaded.interface },
+      `worker ${workerId} (pid ${process.pid}) serving ${loaded.description} on ${url}`,
+    );
+  } else {
+    loggers.server.info(
+      {
+        event: 'ServerStarted',
+        version: VERSION,
+        pid: process.pid,
+        host: address.address,
+        port: address.port,
+        url,
+        workers: workerCount,
+        app: loaded.description,
+        interface: loaded.interface,
+        config: effectiveConfig(cfg),
+      },
+      `pounce ${VERSION} serving ${loaded.description} on ${url}`,
+    );
+  }
 
   let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= drainServer({ server, tracker, health, config: cfg, loggers, app: loaded }).finally(async () => {
+  const close = (closeOptions: CloseOptions = {}) =>
+    (closing ??= drainServer({ server, tracker, health, config: cfg, loggers, app: loaded, ...closeOptions }).finally(async () => {
       tracker?.stop();
       // Every request is finished: its span has ended. Send what is queued (bounded, never throws).
       await tracing?.shutdown();
-      loggers.server.info({ event: 'ServerStopped' }, 'pounce stopped');
+      if (role === 'worker') loggers.server.info({ event: 'WorkerStopped', pid: process.pid }, `worker ${workerId} stopped`);
+      else loggers.server.info({ event: 'ServerStopped' }, 'pounce stopped');
       loggers.flush();
     }));
 

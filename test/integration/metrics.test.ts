@@ -104,3 +104,21 @@ describe('Prometheus metrics, scraped by a real Prometheus', function () {
     expect(pounce.lines.filter((l) => l.logger === 'pounce.access').length).to.equal(5);
   });
 });
+
+describe('metrics with several workers', () => {
+  it('any worker answers a scrape with every worker\'s series', async () => {
+    const pounce = await startPounce({ app: 'node-hello.js', args: ['--workers', '2', '--metrics-path', '/metrics'] });
+    // Round-robin: 6 requests on fresh connections spread over both workers.
+    for (let i = 0; i < 6; i++) await (await fetch(`${pounce.url}/x`, { headers: { connection: 'close' } })).text();
+    const scrapes: string[] = [];
+    for (let i = 0; i < 2; i++) scrapes.push(await (await fetch(`${pounce.url}/metrics`, { headers: { connection: 'close' } })).text());
+    for (const text of scrapes) {
+      const series = text.split('\n').filter((l) => l.startsWith('pounce_http_requests_total{'));
+      const workers = new Set(series.map((l) => /worker_id="(\d+)"/.exec(l)![1]));
+      expect([...workers].sort()).to.deep.equal(['1', '2']);
+      const total = series.reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
+      expect(total).to.equal(6);
+    }
+    await pounce.stop();
+  });
+});
