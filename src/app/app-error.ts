@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { currentRequest, noteAppError } from './context.js';
 
 /** Headers pounce sets itself (tracing); they stay on the 500 that replaces the app's response. */
-const POUNCE_HEADERS = new Set(['traceresponse', 'server-timing']);
+const POUNCE_HEADERS = new Set(['traceresponse']);
 
 /**
  * The app threw or rejected. The client gets a bare 500 (no stack, no

@@ -1,4 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
+import type { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { RequestRecord } from '../server/request-record.js';
 
@@ -71,6 +73,39 @@ export function noteAppError(err: unknown): void {
   if (ctx instanceof RequestContext) ctx.noteError(err);
 }
 
+let bindEvents = false;
+
+/**
+ * Tracing turns this on: the events of a request that has a body ('data',
+ * 'end', ...) then run in the request's context too, so a Node app that reads
+ * the body from those listeners (Express body parsing and the routes after it)
+ * still sees currentRequest() and the active span. Requests without a body
+ * never need it: their handlers run inside the context already. Off, the hot
+ * path pays nothing for it.
+ */
+export function bindRequestEvents(on: boolean): void {
+  bindEvents = on;
+}
+
 export function runInRequestContext<T>(rec: RequestRecord, workerId: number, appLogger: Logger, run: () => T): T {
-  return storage.run(new RequestContext(rec, workerId, appLogger), run);
+  const ctx = new RequestContext(rec, workerId, appLogger);
+  if (!bindEvents || !hasBody(rec.req)) return storage.run(ctx, run);
+  return storage.run(ctx, () => {
+    // Created here, innermost: every context active now (pounce's, OpenTelemetry's) is kept.
+    // (Not AsyncResource.bind(): in Node 20 it costs ~18 µs a call; this costs ~0.1 µs.)
+    bindEmit(rec.req, new AsyncResource('pounce.request'));
+    return run();
+  });
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+function bindEmit(emitter: EventEmitter, scope: AsyncResource): void {
+  const emit = emitter.emit;
+  emitter.emit = function (this: EventEmitter, event: string | symbol, ...args: unknown[]): boolean {
+    return scope.runInAsyncScope(emit, this, event, ...args);
+  };
 }

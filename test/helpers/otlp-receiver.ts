@@ -37,6 +37,8 @@ export interface ReceiverOptions {
   status?: number;
   /** Wait this long before answering (a slow collector). */
   delayMs?: number;
+  /** Answer the first N exports 503 with Retry-After: 0 (a collector that is briefly overloaded). */
+  failFirst?: number;
 }
 
 /**
@@ -49,6 +51,10 @@ export class OtlpReceiver {
   exports = 0;
   /** Requests that were not a valid OTLP/JSON traces export (wrong path, type or body). */
   readonly rejected: string[] = [];
+  /** Headers of every export request, in order (including refused ones). */
+  readonly requestHeaders: Array<Record<string, string | string[] | undefined>> = [];
+  /** Exports answered 503 because of `failFirst`. */
+  refused = 0;
   private waiters: Array<() => void> = [];
 
   constructor(
@@ -89,10 +95,15 @@ export class OtlpReceiver {
     return this.spans.filter((s) => s.traceId === traceId);
   }
 
-  handle(req: IncomingMessage, body: Buffer): { status: number; body: string } {
+  handle(req: IncomingMessage, body: Buffer): { status: number; body: string; headers?: Record<string, string> } {
     if (req.method !== 'POST' || req.url !== '/v1/traces') {
       this.rejected.push(`${req.method} ${req.url}`);
       return { status: 404, body: '{}' };
+    }
+    this.requestHeaders.push({ ...req.headers });
+    if (this.refused < (this.options.failFirst ?? 0)) {
+      this.refused++;
+      return { status: 503, body: '{}', headers: { 'retry-after': '0' } };
     }
     const type = req.headers['content-type'] ?? '';
     if (!type.startsWith('application/json')) {
@@ -132,7 +143,7 @@ export async function startOtlpReceiver(options: ReceiverOptions = {}): Promise<
       const answer = receiver!.handle(req, Buffer.concat(chunks));
       const send = () => {
         if (res.destroyed) return;
-        res.writeHead(answer.status, { 'content-type': 'application/json' });
+        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
         res.end(answer.body);
       };
       if (options.delayMs) setTimeout(send, options.delayMs);

@@ -19,6 +19,8 @@ export class ExportReporter {
   private window: NodeJS.Timeout | undefined;
   private reported = false;
   private closed = false;
+  /** The last export failed: the collector is down or refusing (shutdown then waits less for it). */
+  failing = false;
 
   constructor(
     private readonly logger: Logger,
@@ -29,6 +31,7 @@ export class ExportReporter {
 
   /** An export of `count` spans failed (collector down, refused, timed out). */
   exportFailed(count: number, error: unknown): void {
+    this.failing = true;
     this.failedSpans += count;
     if (error !== undefined) this.noteError(error);
     this.trouble();
@@ -42,7 +45,10 @@ export class ExportReporter {
 
   /** An export succeeded. */
   exportSucceeded(): void {
-    if (!this.reported || this.failedSpans > 0) return;
+    const wasFailing = this.failing;
+    this.failing = false;
+    // Only after a failure that was reported (a full queue is not a broken collector).
+    if (!wasFailing || !this.reported || this.closed) return;
     this.reported = false;
     this.logger.info({ event: 'TraceExportRecovered', endpoint: this.endpoint }, `span export to ${this.endpoint} works again`);
   }

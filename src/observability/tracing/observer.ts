@@ -3,17 +3,16 @@ import {
   context,
   defaultTextMapGetter,
   ROOT_CONTEXT,
-  SpanKind,
   SpanStatusCode,
   trace,
   type Attributes,
   type Context,
   type Span,
   type TextMapPropagator,
-  type Tracer,
 } from '@opentelemetry/api';
 import type { Observer } from '../../server/observer.js';
 import type { RequestRecord } from '../../server/request-record.js';
+import type { ServerSpanFactory } from './span.js';
 
 /** Methods the HTTP semantic conventions know; anything else is `_OTHER`. */
 const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY', 'TRACE']);
@@ -33,7 +32,7 @@ interface TracedRequest {
  * - requestStarted: the incoming W3C traceparent/tracestate (and baggage) are
  *   the parent; the span's own ids go on the record, so every lifecycle event,
  *   access line and `currentRequest().log` line of the request carries them,
- *   and back to the client in `traceresponse` and `Server-Timing` headers.
+ *   and back to the client in a `traceresponse` header.
  * - runApp: the span is the active context while the app runs, so the app's
  *   own spans nest under it.
  * - requestSlow / clientDisconnected: span events.
@@ -44,7 +43,7 @@ interface TracedRequest {
  */
 export class TracingObserver implements Observer {
   constructor(
-    private readonly tracer: Tracer,
+    private readonly spans: ServerSpanFactory,
     private readonly propagator: TextMapPropagator,
     private readonly workerId: number,
     private readonly thresholdMs: number,
@@ -79,20 +78,16 @@ export class TracingObserver implements Observer {
     if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
 
     const baseName = known ? rec.method : 'HTTP';
-    const span = this.tracer.startSpan(baseName, { kind: SpanKind.SERVER, attributes, startTime: rec.startedAt }, parent);
+    const span = this.spans.start(baseName, attributes, rec.startedAt, parent);
     const ids = span.spanContext();
     const flags = ids.traceFlags < 16 ? '0' + ids.traceFlags.toString(16) : ids.traceFlags.toString(16);
     rec.traceId = ids.traceId;
     rec.spanId = ids.spanId;
     rec.traceFlags = flags;
     rec.span = { span, context: trace.setSpan(parent, span), baseName } satisfies TracedRequest;
-    // Before the app can write its head: the client learns the trace id of its request.
-    const traceparent = `00-${ids.traceId}-${ids.spanId}-${flags}`;
-    const res = rec.res;
-    if (!res.headersSent) {
-      res.setHeader('traceresponse', traceparent);
-      res.setHeader('server-timing', `traceparent;desc="${traceparent}"`);
-    }
+    // Before the app can write its head: the client learns the trace id of its request
+    // (W3C Trace Context Level 2 `traceresponse`: version-traceid-spanid-flags of pounce's span).
+    if (!rec.res.headersSent) rec.res.setHeader('traceresponse', `00-${ids.traceId}-${ids.spanId}-${flags}`);
   }
 
   runApp<T>(rec: RequestRecord, run: () => T): T {

@@ -58,6 +58,8 @@ export class BoundedQueueProcessor implements SpanProcessor {
 /** Wraps the OTLP exporter: every batch's outcome goes to the reporter, never to a log line of its own. */
 export class ReportingExporter implements SpanExporter {
   queue: BoundedQueueProcessor | undefined;
+  /** Spans handed to the OTLP exporter whose outcome is not known yet. */
+  inFlight = 0;
 
   constructor(
     private readonly inner: SpanExporter,
@@ -66,10 +68,12 @@ export class ReportingExporter implements SpanExporter {
 
   export(spans: ReadableSpan[], resultCallback: (result: ExportResult) => void): void {
     this.queue?.taken(spans.length);
+    this.inFlight += spans.length;
     let reported = false;
     const done = (result: ExportResult) => {
       if (reported) return;
       reported = true;
+      this.inFlight -= spans.length;
       if (result.code === ExportResultCode.SUCCESS) this.reporter.exportSucceeded();
       else this.reporter.exportFailed(spans.length, result.error);
       resultCallback(result);
