@@ -1,0 +1,57 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+
+const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+
+interface VariantResult {
+  name: string;
+  rps_median: number;
+  ratio_median: number | null;
+  runs: unknown[];
+}
+
+/**
+ * The benchmark runner works end to end: it starts servers, drives them with
+ * wrk, stops them and writes its JSON. Speed is never asserted here.
+ */
+describe('bench/run.mjs (smoke)', function () {
+  this.timeout(30000);
+  let dir: string;
+
+  before(function () {
+    const wrk = spawnSync('wrk', ['-v']);
+    if (wrk.error) {
+      throw new Error('wrk is not installed (needed by bench/run.mjs): apt-get install -y wrk');
+    }
+    dir = mkdtempSync(join(tmpdir(), 'pounce-bench-smoke-'));
+  });
+
+  after(function () {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('measures node-http and pounce-debug and writes both with req/s and a ratio', function () {
+    const out = join(dir, 'result.json');
+    const run = spawnSync(
+      process.execPath,
+      ['bench/run.mjs', '--quick', '--only', 'node-http,pounce-debug', '--duration', '1', '--port-base', '18480', '--out', out],
+      { cwd: ROOT, encoding: 'utf8', timeout: 25000 },
+    );
+    expect(run.error, String(run.error)).to.equal(undefined);
+    expect(run.status, `bench/run.mjs failed:\n${run.stderr}\n${run.stdout}`).to.equal(0);
+
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { variants: VariantResult[]; rounds: unknown[] };
+    expect(report.variants.map((v) => v.name)).to.have.members(['node-http', 'pounce-debug']);
+    expect(report.rounds).to.have.length(1);
+    for (const v of report.variants) {
+      expect(v.rps_median, v.name).to.be.a('number').and.greaterThan(0);
+      expect(v.ratio_median, v.name).to.be.a('number').and.satisfy(Number.isFinite);
+      expect(v.runs).to.have.length(1);
+    }
+    expect(run.stdout).to.match(/\| pounce-debug \|/);
+  });
+});
