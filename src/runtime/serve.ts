@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { toLoadedApp } from '../app/load.js';
+import { attachUpgradeHandlers, toLoadedApp } from '../app/load.js';
 import type { AppInput, LoadedApp } from '../app/types.js';
 import { ServerConfig } from '../config/server-config.js';
 import type { ServerOptionsInput } from '../config/options.js';
@@ -72,7 +72,7 @@ export async function serve(
   const workerId = options.workerId ?? 1;
   const workerCount = options.workerCount ?? 1;
   const loggers = options.loggers ?? createLoggers({ format: cfg.logFormat, level: cfg.logLevel, workerId });
-  const loaded = isLoadedApp(app) ? app : toLoadedApp(unwrapDefault(app), cfg.interface, 'app', loggers.app);
+  const loaded = isLoadedApp(app) ? app : programmaticApp(app, cfg, loggers);
 
   const thresholdMs = cfg.logSlowRequestsThreshold * 1000;
   // The OpenTelemetry SDK is imported only when an endpoint is configured: without one, nothing of it loads.
@@ -167,6 +167,14 @@ export async function serve(
 
 function isLoadedApp(app: unknown): app is LoadedApp {
   return typeof app === 'object' && app !== null && 'handler' in app && 'interface' in app && 'description' in app;
+}
+
+/** An app handed to serve() in code: adapted like a module's export, `websocket`/`upgrade` properties included. */
+function programmaticApp(app: AppInput, cfg: ServerConfig, loggers: Loggers): LoadedApp {
+  const target = unwrapDefault(app) as { websocket?: unknown; upgrade?: unknown } | null;
+  const loaded = toLoadedApp(target, cfg.interface, 'app', loggers.app);
+  attachUpgradeHandlers(loaded, target?.websocket, target?.upgrade, 'app');
+  return loaded;
 }
 
 function unwrapDefault(app: AppInput): unknown {

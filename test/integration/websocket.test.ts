@@ -73,3 +73,27 @@ describe('WebSocket (the app exports websocket handlers)', () => {
     expect(pounce.events('ConnectionCompleted')[0]).to.include({ reason: 'shutdown' });
   });
 });
+
+describe('WebSocket with serve() in code', () => {
+  it('a { fetch, websocket } object handed to serve() upgrades too (Bun style)', async () => {
+    const { serve, ServerConfig } = await import('../../src/index.js');
+    const server = await serve(
+      {
+        fetch: () => new Response('http'),
+        websocket: { message: (ws: { send(m: string): void }, message: string) => ws.send(`got ${message}`) },
+      } as never,
+      new ServerConfig({ port: 0, logLevel: 'error' }, { env: {} }),
+      { handleSignals: false },
+    );
+    try {
+      const { ws, messages } = await openSocket(`ws://127.0.0.1:${server.port}/`);
+      ws.send('ping');
+      await until(() => messages.length === 1, 'a reply');
+      expect(messages).to.deep.equal(['got ping']);
+      ws.close();
+      await once(ws, 'close');
+    } finally {
+      await server.close();
+    }
+  });
+});
