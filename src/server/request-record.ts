@@ -3,8 +3,6 @@ import type { Connection } from './connection.js';
 
 /** One request's state, shared by the lifecycle log, access log and tracing. */
 export class RequestRecord {
-  /** Body bytes written by the app (set by the counting response). */
-  slowReported = false;
   finishedAt = 0;
   status = 0;
   /** A route template the app reported (`currentRequest().setRoute`), for span names. */

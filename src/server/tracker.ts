@@ -181,7 +181,6 @@ export class Tracker {
       if (now - rec.startedAt < threshold) continue;
       this.inflight.delete(rec);
       if (isEventStream(rec.res)) continue;
-      rec.slowReported = true;
       for (const o of this.observers) o.requestSlow?.(rec, now);
     }
   }
