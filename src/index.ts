@@ -6,3 +6,8 @@ export { currentRequest, type RequestInfo } from './app/context.js';
 export { AppLoadError } from './app/errors.js';
 export type { AppInput, FetchApp, FetchFunction, NodeHandler, WebSocketHandlers, UpgradeHandler } from './app/types.js';
 export type { CloseReason, LifecycleEvent, Protocol } from './lifecycle/events.js';
+
+import { armRequestContext } from './app/context.js';
+// An app that imports pounce can call currentRequest() anywhere in a request's
+// async flow: the request context is on from before its first request.
+armRequestContext();

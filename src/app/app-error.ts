@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { currentRequest, noteAppError } from './context.js';
+import { activeRequest, noteAppError, type RequestInfo } from './context.js';
 
 /** Headers pounce sets itself (tracing); they stay on the 500 that replaces the app's response. */
 const POUNCE_HEADERS = new Set(['traceresponse']);
@@ -11,10 +11,15 @@ const POUNCE_HEADERS = new Set(['traceresponse']);
  * If the response had already started, the connection is cut: a truncated
  * body must not look complete.
  */
-export function handleAppError(err: unknown, res: ServerResponse, appLogger: Logger): void {
-  const log = currentRequest()?.log ?? appLogger;
+export function handleAppError(
+  err: unknown,
+  res: ServerResponse,
+  appLogger: Logger,
+  request: RequestInfo | undefined = activeRequest(),
+): void {
+  const log = request?.log ?? appLogger;
   log.error({ err }, 'Unhandled error in app');
-  noteAppError(err);
+  noteAppError(err, request);
   if (res.headersSent) {
     res.destroy();
     return;

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { handleAppError } from './app-error.js';
+import { activeRequest } from './context.js';
 import type { FetchFunction, NodeHandler } from './types.js';
 
 /**
@@ -19,6 +20,8 @@ import type { FetchFunction, NodeHandler } from './types.js';
  */
 export function fetchToNode(fetch: FetchFunction, appLogger: Logger): NodeHandler {
   return (req, res) => {
+    // Read now, while the request's context is certainly current: errors are reported from callbacks.
+    const ctx = activeRequest();
     const controller = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(new Error('client disconnected'));
@@ -35,16 +38,16 @@ export function fetchToNode(fetch: FetchFunction, appLogger: Logger): NodeHandle
     try {
       result = fetch(request, { incoming: req, outgoing: res }, executionContext(appLogger));
     } catch (err) {
-      handleAppError(err, res, appLogger);
+      handleAppError(err, res, appLogger, ctx);
       return;
     }
     if (result instanceof Response) {
-      writeResponse(result, res).catch((err: unknown) => handleAppError(err, res, appLogger));
+      writeResponse(result, res).catch((err: unknown) => handleAppError(err, res, appLogger, ctx));
     } else {
       Promise.resolve(result).then(
         (response) => writeResponse(response, res),
-        (err: unknown) => handleAppError(err, res, appLogger),
-      ).catch((err: unknown) => handleAppError(err, res, appLogger));
+        (err: unknown) => handleAppError(err, res, appLogger, ctx),
+      ).catch((err: unknown) => handleAppError(err, res, appLogger, ctx));
     }
   };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { handleAppError } from './app-error.js';
+import { activeRequest } from './context.js';
 import type { NodeHandler } from './types.js';
 
 /** A Node (req, res) listener whose synchronous throws and rejected promises become a 500. */
@@ -8,7 +9,9 @@ export function guardNodeHandler(handler: NodeHandler, appLogger: Logger): NodeH
     try {
       const result = handler(req, res) as { then?: unknown } | undefined;
       if (result && typeof result.then === 'function') {
-        (result as Promise<unknown>).then(undefined, (err: unknown) => handleAppError(err, res, appLogger));
+        // Read now, while the request's context is certainly current.
+        const request = activeRequest();
+        (result as Promise<unknown>).then(undefined, (err: unknown) => handleAppError(err, res, appLogger, request));
       }
     } catch (err) {
       handleAppError(err, res, appLogger);

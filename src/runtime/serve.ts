@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { attachUpgradeHandlers, toLoadedApp } from '../app/load.js';
+import { requestContextArmed } from '../app/context.js';
 import type { AppInput, LoadedApp } from '../app/types.js';
 import { ServerConfig } from '../config/server-config.js';
 import type { ServerOptionsInput } from '../config/options.js';
@@ -96,7 +97,8 @@ export async function serve(
   const metrics = cfg.metricsPath ? new (await import('../observability/metrics.js')).Metrics({ worker_id: workerId }) : undefined;
   if (metrics) observers.push(metrics);
   if (metrics && options.role === 'worker') metrics.source = await (await import('./cluster-metrics.js')).clusterMetricsSource(metrics.registry);
-  const needsTracking = observers.length > 0 || cfg.maxConnections > 0 || cfg.maxRequestsPerConnection > 0;
+  // An app that reads currentRequest() needs connection ids even with every log off.
+  const needsTracking = observers.length > 0 || cfg.maxConnections > 0 || cfg.maxRequestsPerConnection > 0 || requestContextArmed();
   const tracker = needsTracking
     ? new Tracker({
         idStart: options.firstConnectionId ?? workerId,

@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { CloseReason, Protocol } from '../lifecycle/events.js';
+import type { RequestRecord } from './request-record.js';
 
 /** What pounce knows about one client connection, from accept to close. */
 export class Connection {
@@ -24,6 +25,12 @@ export class Connection {
   readonly clientPort: number;
   readonly serverAddr: string;
   readonly serverPort: number;
+  /**
+   * Requests in flight that the slow watch has not reported yet: nearly always
+   * one, so it is a field, with an array only for pipelined requests.
+   */
+  private watched: RequestRecord | undefined = undefined;
+  private moreWatched: RequestRecord[] | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -34,6 +41,28 @@ export class Connection {
     this.clientPort = socket.remotePort ?? 0;
     this.serverAddr = unmapIPv4(socket.localAddress);
     this.serverPort = socket.localPort ?? 0;
+  }
+
+  watch(rec: RequestRecord): void {
+    if (this.watched === undefined) this.watched = rec;
+    else (this.moreWatched ??= []).push(rec);
+  }
+
+  unwatch(rec: RequestRecord): void {
+    if (this.watched === rec) {
+      this.watched = this.moreWatched?.shift();
+    } else if (this.moreWatched) {
+      const i = this.moreWatched.indexOf(rec);
+      if (i !== -1) this.moreWatched.splice(i, 1);
+    }
+  }
+
+  /** Watched requests that started at or before `startedBefore`. */
+  overdue(startedBefore: number): RequestRecord[] {
+    const found: RequestRecord[] = [];
+    if (this.watched !== undefined && this.watched.startedAt <= startedBefore) found.push(this.watched);
+    if (this.moreWatched) for (const rec of this.moreWatched) if (rec.startedAt <= startedBefore) found.push(rec);
+    return found;
   }
 
   /** Record the server's reason for closing, unless one was already given. */

@@ -1,7 +1,7 @@
 import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { runInRequestContext } from '../app/context.js';
+import { runInRequestContext, serveInRequestContext } from '../app/context.js';
 import type { LoadedApp } from '../app/types.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { limitedIncomingMessage } from './body-limit.js';
@@ -121,7 +121,8 @@ export function createHttp1Server(options: Http1Options): Server {
         refuse(res, 503, 'Service Unavailable');
         return;
       }
-      tracker.runApp(rec, () => runInRequestContext(rec, workerId, appLogger, () => handler(req, res)));
+      if (tracker.wrapsApp) tracker.runApp(rec, () => runInRequestContext(rec, workerId, appLogger, () => handler(req, res)));
+      else serveInRequestContext(rec, workerId, appLogger, handler, req, res);
     },
   );
 

@@ -18,8 +18,10 @@ export interface TrackerOptions {
 }
 
 const kConnection = Symbol('pounce.connection');
+const kRecord = Symbol('pounce.record');
 
 type TrackedSocket = Socket & { [kConnection]?: Connection };
+type TrackedResponse = ServerResponse & { [kRecord]?: RequestRecord };
 
 /**
  * Follows every connection and request and tells the observers what happens,
@@ -32,16 +34,30 @@ export class Tracker {
   private nextId: number;
   private readonly stride: number;
   private liveConnections = 0;
-  private readonly inflight = new Set<RequestRecord>();
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private readonly observers: readonly Observer[];
   private readonly appWrappers: Observer[];
+  /** True when an observer wraps the app call (tracing): runApp() then must be used. */
+  readonly wrapsApp: boolean;
+  /**
+   * One 'close' listener shared by every response (`this` is the response):
+   * no closure per request. The record rides on the response.
+   */
+  private readonly onResponseClose: (this: TrackedResponse) => void;
 
   constructor(private readonly options: TrackerOptions) {
     this.nextId = options.idStart;
     this.stride = options.idStride;
     this.observers = options.observers;
     this.appWrappers = options.observers.filter((o) => o.runApp);
+    this.wrapsApp = this.appWrappers.length > 0;
+    const tracker = this;
+    this.onResponseClose = function onResponseClose(this: TrackedResponse) {
+      const rec = this[kRecord];
+      if (rec === undefined) return;
+      this[kRecord] = undefined;
+      tracker.responseClosed(rec);
+    };
     if (options.slowThresholdMs > 0 && this.observers.some((o) => o.requestSlow)) {
       // One sweep for all requests, never a timer per request: within a quarter
       // of the threshold (at most 1 s) of a request turning slow, it is reported.
@@ -80,7 +96,9 @@ export class Tracker {
   startRequest(conn: Connection, req: IncomingMessage, res: ServerResponse, method: string, path: string, deferred: boolean): RequestRecord {
     const rec = new RequestRecord(conn, req, res, nowMs(), method, path, deferred);
     conn.inflight++;
-    res.once('close', () => this.responseClosed(rec));
+    (res as TrackedResponse)[kRecord] = rec;
+    // node:http emits 'close' once per response: after 'finish', or when the socket dies first.
+    res.on('close', this.onResponseClose);
     if (deferred) {
       conn.healthRequests++;
       return rec;
@@ -88,7 +106,7 @@ export class Tracker {
     conn.requestsStarted++;
     this.open(conn);
     for (const o of this.observers) o.requestStarted?.(rec);
-    if (this.sweepTimer) this.inflight.add(rec);
+    if (this.sweepTimer) conn.watch(rec);
     return rec;
   }
 
@@ -138,7 +156,7 @@ export class Tracker {
     rec.finishedAt = nowMs();
     rec.status = res.statusCode;
     conn.inflight--;
-    this.inflight.delete(rec);
+    if (this.sweepTimer) conn.unwatch(rec);
     const bytes = (res as CountingResponse).bodyBytes ?? 0;
     if (rec.deferred) {
       // A health check passed through to the app is invisible unless it failed
@@ -173,15 +191,20 @@ export class Tracker {
     for (const o of this.observers) o.connectionCompleted?.(conn, now);
   }
 
+  /**
+   * Walks the connections (not a set of requests: keeping one costs every
+   * request an insert and a delete) for watched requests past the threshold.
+   */
   private sweep(): void {
-    if (this.inflight.size === 0) return;
     const now = nowMs();
     const threshold = this.options.slowThresholdMs;
-    for (const rec of this.inflight) {
-      if (now - rec.startedAt < threshold) continue;
-      this.inflight.delete(rec);
-      if (isEventStream(rec.res)) continue;
-      for (const o of this.observers) o.requestSlow?.(rec, now);
+    for (const conn of this.connections) {
+      if (conn.inflight === 0) continue;
+      for (const rec of conn.overdue(now - threshold)) {
+        conn.unwatch(rec);
+        if (isEventStream(rec.res)) continue;
+        for (const o of this.observers) o.requestSlow?.(rec, now);
+      }
     }
   }
 

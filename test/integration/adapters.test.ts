@@ -96,6 +96,15 @@ describe('node adapter', () => {
     await pounce.waitFor(() => pounce.lines.filter((l) => l.logger === 'pounce.app' && l.level === 'error').length === 2);
     const errors = pounce.lines.filter((l) => l.logger === 'pounce.app' && l.level === 'error');
     expect(errors.map((l) => l.err.message)).to.deep.equal(['boom from app', 'async boom']);
+    // The app does not import pounce, so no AsyncLocalStorage runs (no async hooks)...
+    expect(await (await fetch(`${pounce.url}/async-hooks`)).text()).to.equal('off');
+    // ...yet an error reported from a callback still carries its request's connection id.
+    const later = await fetch(`${pounce.url}/reject-later`);
+    expect(later.status).to.equal(500);
+    const laterLine = await pounce.waitFor((l) => l.logger === 'pounce.app' && l.err?.message === 'later boom');
+    const access = await pounce.waitFor((l) => l.logger === 'pounce.access' && l.path === '/reject-later');
+    expect(laterLine.connection_id).to.be.a('number').and.equal(access.connection_id);
+    for (const line of errors) expect(line.connection_id, line.err.message).to.be.a('number');
     // And the server keeps serving.
     expect((await fetch(pounce.url)).status).to.equal(200);
     await pounce.stop();

@@ -80,6 +80,20 @@ describe('apps of every style', () => {
     await pounce.stop();
   });
 
+  it('an app that imports pounce reads currentRequest() after body parsing and timers, even with every log off', async () => {
+    const pounce = await startPounce({ app: 'express-app.js', args: ['--no-access-log'] });
+    const user = (await (await fetch(`${pounce.url}/users/7`)).json()) as { connection_id: number };
+    expect(user.connection_id).to.be.a('number');
+    const res = await fetch(`${pounce.url}/whoami`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"b":2}' });
+    const who = (await res.json()) as { got: unknown; in_route: number; after_timer: number };
+    expect(who.got).to.deep.equal({ b: 2 });
+    expect(who.in_route).to.be.a('number');
+    expect(who.after_timer).to.equal(who.in_route);
+    // The request context is on for it (AsyncLocalStorage's hooks are enabled).
+    expect(await (await fetch(`${pounce.url}/async-hooks`)).text()).to.equal('on');
+    await pounce.stop();
+  });
+
   it('serves a Hono app, running its startup export', async () => {
     const pounce = await startPounce({ app: 'hono-app.js' });
     expect(await (await fetch(`${pounce.url}/`)).text()).to.equal('hello from hono');

@@ -123,6 +123,18 @@ describe('lifecycle events (real sockets, real pounce output)', function () {
     expect(gone).to.include({ during_streaming: false, level: 'warn', bytes_sent: 0, client_addr: '127.0.0.1', method: 'GET' });
   });
 
+  it('pipelined slow requests on one connection are each reported slow once', async () => {
+    const head = (ms: number) => `GET /slow?ms=${ms} HTTP/1.1\r\nHost: x\r\n\r\n`;
+    const { response } = await rawExchange(pounce.port, head(700) + head(100) + head(50), { timeoutMs: 1600 });
+    expect(response.match(/slow done/g)).to.have.length(3);
+    const servedThree = (l: { event?: string; requests_served?: number }) => l.event === 'ConnectionCompleted' && l.requests_served === 3;
+    const id = (await pounce.waitFor(servedThree)).connection_id as number;
+    // All three were in flight past 400 ms (the later two wait behind the first): three reports, none twice.
+    const slow = pounce.connectionEvents(id).filter((l) => l.event === 'RequestSlow');
+    expect(slow).to.have.length(3);
+    for (const line of slow) expect(line.elapsed_ms).to.be.within(400, 550);
+  });
+
   it('event-stream responses are never slow', async () => {
     const res = await get(`${pounce.url}/events?ms=700`);
     expect(res.body).to.include('data: one');

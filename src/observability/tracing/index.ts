@@ -19,7 +19,7 @@ import {
 } from '@opentelemetry/core';
 import { BasicTracerProvider, BatchSpanProcessor, RandomIdGenerator } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
-import { bindRequestEvents } from '../../app/context.js';
+import { armRequestContext } from '../../app/context.js';
 import type { Observer } from '../../server/observer.js';
 import { PinoDiagLogger } from './diag.js';
 import { ExportReporter } from './export-reporter.js';
@@ -108,8 +108,9 @@ export function startTracing(settings: TracingSettings, deps: TracingDeps): Trac
   if (!ownsContext) contextManager.disable();
   const ownsTracerProvider = trace.setGlobalTracerProvider(provider);
   const ownsPropagator = propagation.setGlobalPropagator(propagator);
-  // A Node app's body listeners (and what runs after them) see the span as active too.
-  bindRequestEvents(true);
+  // Requests run in the request context (AsyncLocalStorage), body listeners included:
+  // the span is active wherever the app's code runs.
+  armRequestContext();
 
   logger.info(
     {
@@ -145,7 +146,6 @@ export function startTracing(settings: TracingSettings, deps: TracingDeps): Trac
         clearTimeout(timer);
       }
       reporter.close();
-      bindRequestEvents(false);
       if (ownsTracerProvider) trace.disable();
       if (ownsContext) context.disable();
       if (ownsPropagator) propagation.disable();
