@@ -1,8 +1,13 @@
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { append, createLogRing, drain, sharedBufferOf, WRITE, WRITER_ALIVE, WRITER_CLOSED, WRITER_RUNNING, writeLines, type LogRing } from './log-ring.js';
+import type { WriterThreadData } from './line-writer-thread.js';
 
 export interface LineWriterOptions {
-  /** Flush as soon as this many bytes are buffered (and at the end of every tick). */
-  batchBytes?: number;
+  /** Size of the shared ring the lines wait in (default 1 MiB): the most log memory a process holds. */
+  ringBytes?: number;
+  /** Write from a separate thread (default true); false: at the end of every tick, synchronously. */
+  writerThread?: boolean;
   /**
    * Largest single write(2). Writes up to PIPE_BUF (4096) bytes to a pipe are
    * atomic, so several processes sharing one pipe set this to 4096 and every
@@ -33,9 +38,9 @@ export const PIPE_BUF = 4096;
  * - a regular file or a terminal: writes go through one shared offset (or the
  *   terminal's write lock) and are not torn: no limit, batches stay large.
  *
- * Nothing is funnelled through the supervisor: no extra copy, no IPC, and a
- * worker's lines are in the pipe the moment write(2) returns, so a crash or an
- * exit loses none (at most the current tick's batch on `kill -9`).
+ * Nothing is funnelled through the supervisor: no extra copy, no IPC. A crash
+ * or an exit loses no line (they are flushed); `kill -9` loses what the writer
+ * thread had not yet written, usually the last tick's lines.
  */
 export function sharedFdWriterOptions(fd: number): LineWriterOptions {
   try {
@@ -47,34 +52,41 @@ export function sharedFdWriterOptions(fd: number): LineWriterOptions {
   return {};
 }
 
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-
 /**
- * The log destination: lines are gathered for the current tick and written
- * with one synchronous write(2) per batch.
+ * The log destination. Lines go into a fixed ring of shared memory; a writer
+ * thread writes them to the fd as they come (woken once per tick that
+ * logged), so the serving thread never waits on write(2) — on a disk under
+ * writeback a write to a log file costs tens of µs, at random.
  *
- * Why synchronous: a line that is in our buffer when the process exits is a
- * lost line, and an async queue grows without bound when stdout is slow.
- * Writing synchronously once per tick costs one syscall per batch, bounds
- * memory to one tick's lines, and turns a slow log reader into backpressure
- * on the server instead of loss.
+ * Nothing is lost and memory stays bounded:
+ * - the ring is fixed (1 MiB): when the writer thread falls behind (a slow
+ *   disk, a stalled stdout reader) the serving thread writes the ring out
+ *   itself, synchronously, so a slow reader holds the server back instead of
+ *   growing memory or dropping lines;
+ * - flush() (exit, crash, shutdown) writes out everything in the ring from the
+ *   calling thread, whatever the writer thread is doing: a line logged before
+ *   the exit is on the fd when flush() returns;
+ * - without a writer thread (it could not start) every tick's lines are
+ *   written synchronously at the end of the tick, one write(2) per batch.
+ *
+ * Whoever writes holds the ring's lock, so lines leave in order, exactly once,
+ * and each write(2) carries whole lines (at most maxWriteBytes, if set).
  */
 export class LineWriter {
-  private chunks: string[] = [];
-  private buffered = 0;
-  private scheduled = false;
-  private readonly batchBytes: number;
+  private readonly ring: LogRing;
   private readonly maxWriteBytes: number;
   private readonly shorten: boolean;
-  private readonly flushBound = () => this.flush();
+  private scheduled = false;
+  private readonly endOfTick = () => this.wake();
 
   constructor(
     readonly fd: number,
     options: LineWriterOptions = {},
   ) {
-    this.batchBytes = options.batchBytes ?? 64 * 1024;
     this.maxWriteBytes = options.maxWriteBytes ?? Infinity;
     this.shorten = options.oversizeLines === 'shorten' && Number.isFinite(this.maxWriteBytes);
+    this.ring = createLogRing(options.ringBytes ?? 1024 * 1024);
+    if (options.writerThread ?? true) startWriterThread(this.ring, fd, this.maxWriteBytes);
   }
 
   /** pino's destination interface: one call per complete line (newline included). */
@@ -83,64 +95,60 @@ export class LineWriter {
     if (this.shorten && line.length * 3 > this.maxWriteBytes && Buffer.byteLength(line) > this.maxWriteBytes) {
       line = shortenLine(line, this.maxWriteBytes);
     }
-    this.chunks.push(line);
-    this.buffered += line.length;
-    if (this.buffered >= this.batchBytes) {
+    if (!append(this.ring, line)) {
+      // No room: write the ring out ourselves; a line too big for the ring goes straight out.
       this.flush();
-    } else if (!this.scheduled) {
+      if (!append(this.ring, line)) {
+        const bytes = Buffer.from(line, 'utf8');
+        writeLines(this.fd, bytes, 0, bytes.length, this.maxWriteBytes);
+        return true;
+      }
+    }
+    if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flushBound);
+      setImmediate(this.endOfTick);
     }
     return true;
   }
 
-  /** Write everything buffered, now. Safe to call from exit handlers. */
-  flush(): void {
+  private wake(): void {
     this.scheduled = false;
-    if (this.chunks.length === 0) return;
-    const data = this.chunks.length === 1 ? this.chunks[0]! : this.chunks.join('');
-    this.chunks = [];
-    this.buffered = 0;
-    const bytes = Buffer.from(data, 'utf8');
-    if (bytes.length <= this.maxWriteBytes) {
-      writeAll(this.fd, bytes, 0, bytes.length);
-      return;
-    }
-    // Split on line boundaries so that no write larger than maxWriteBytes carries a partial line.
-    let start = 0;
-    while (start < bytes.length) {
-      let end = Math.min(start + this.maxWriteBytes, bytes.length);
-      if (end < bytes.length) {
-        const lastNewline = bytes.lastIndexOf(0x0a, end - 1);
-        end = lastNewline >= start ? lastNewline + 1 : bytes.indexOf(0x0a, end) + 1 || bytes.length;
-      }
-      writeAll(this.fd, bytes, start, end);
-      start = end;
-    }
+    if (Atomics.load(this.ring.control, WRITER_ALIVE) === WRITER_RUNNING) Atomics.notify(this.ring.control, WRITE, 1);
+    else this.flush();
+  }
+
+  /** Write everything logged so far, now, from this thread. Safe to call from exit handlers. */
+  flush(): void {
+    drain(this.ring, this.fd, this.maxWriteBytes);
   }
 
   /** pino calls this on `logger.flush()`. */
   flushSync(): void {
     this.flush();
   }
+
+  /**
+   * Stop the writer thread (it finishes what it is writing and ends) and write
+   * everything; lines logged after this are written at the end of their tick.
+   */
+  close(): void {
+    Atomics.store(this.ring.control, WRITER_ALIVE, WRITER_CLOSED);
+    Atomics.notify(this.ring.control, WRITE, 1);
+    this.flush();
+  }
 }
 
-function writeAll(fd: number, bytes: Buffer, start: number, end: number): void {
-  let offset = start;
-  while (offset < end) {
-    try {
-      offset += writeSync(fd, bytes, offset, end - offset);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      // A non-blocking pipe that is full: wait for the reader rather than drop the line.
-      if (code === 'EAGAIN') {
-        Atomics.wait(sleeper, 0, 0, 1);
-        continue;
-      }
-      // The reader is gone (EPIPE) or the fd is closed: nothing left to write to.
-      if (code === 'EPIPE' || code === 'EBADF') return;
-      throw err;
-    }
+function startWriterThread(ring: LogRing, fd: number, maxWriteBytes: number): void {
+  // Compiled, this module is line-writer.js next to line-writer-thread.js; run from source (tests), .ts.
+  const file = new URL(import.meta.url.endsWith('.ts') ? './line-writer-thread.ts' : './line-writer-thread.js', import.meta.url);
+  const data: WriterThreadData = { shared: sharedBufferOf(ring), size: ring.size, fd, maxWriteBytes };
+  try {
+    const thread = new Worker(file, { workerData: data, stdout: false, stderr: false });
+    // Never keeps the process alive; if it fails, the serving thread writes (see wake()).
+    thread.unref();
+    thread.on('error', () => {});
+  } catch {
+    // No thread: every tick's lines are written synchronously.
   }
 }
 

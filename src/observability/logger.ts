@@ -17,6 +17,8 @@ export interface Loggers {
   access: Logger;
   app: Logger;
   flush(): void;
+  /** Flush and stop the log writer thread (the loggers still work, writing synchronously). */
+  close(): void;
 }
 
 /**
@@ -65,5 +67,6 @@ export function createLoggers(options: LoggerOptions): Loggers {
     access: child('pounce.access'),
     app: child('pounce.app'),
     flush: () => writer.flushSync?.(),
+    close: () => (writer instanceof LineWriter ? writer.close() : writer.flushSync?.()),
   };
 }

@@ -116,6 +116,11 @@ export async function serve(
     openConnections: () => tracker?.connections.size ?? 0,
   };
   const server = createHttp1Server({ config: cfg, app: loaded, tracker, health, appLogger: loggers.app, workerId, metrics });
+  // ws is loaded only for an app that takes upgrades.
+  if (loaded.websocket || loaded.upgrade) {
+    const { attachUpgrades } = await import('../server/websocket.js');
+    health.websockets = attachUpgrades(server, { app: loaded, tracker, health, appLogger: loggers.app, workerId, maxPayload: cfg.maxBodySize });
+  }
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -159,7 +164,9 @@ export async function serve(
       await tracing?.shutdown();
       if (role === 'worker') loggers.server.info({ event: 'WorkerStopped', pid: process.pid }, `worker ${workerId} stopped`);
       else loggers.server.info({ event: 'ServerStopped' }, 'pounce stopped');
-      loggers.flush();
+      // Loggers made here are ours to close (their writer thread ends); the caller's stay open.
+      if (options.loggers) loggers.flush();
+      else loggers.close();
     }));
 
   if (options.handleSignals ?? true) installSignalHandlers(close, loggers);

@@ -11,9 +11,10 @@ function rssMiB(pid: number): number {
 describe('no log line is lost', () => {
   it('when stdout is slow: the server waits for the reader, and every line arrives', async function () {
     const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
-    // Stop reading pounce's stdout: the pipe (64 KiB) fills up within a few hundred lines.
+    // Stop reading pounce's stdout: the pipe (64 KiB) and pounce's log ring (1 MiB) fill up
+    // within a few thousand requests (3 lines, ~700 bytes each).
     pounce.proc.stdout!.pause();
-    const total = 600;
+    const total = 4000;
     let done = 0;
     const client = async () => {
       while (done < total) {
