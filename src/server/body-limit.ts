@@ -1,4 +1,4 @@
-import { IncomingMessage } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
 
 export class BodyTooLargeError extends Error {
   override readonly name = 'BodyTooLargeError';
@@ -13,9 +13,16 @@ export class BodyTooLargeError extends Error {
  * is framed (Content-Length is checked up front; chunked bodies are counted
  * here as the parser pushes them). The over-limit handler answers 413.
  */
-export function limitedIncomingMessage(maxBodySize: number, onTooLarge: (req: IncomingMessage) => void): typeof IncomingMessage {
-  return class LimitedIncomingMessage extends IncomingMessage {
+export interface LimitedIncomingMessage extends IncomingMessage {
+  /** Set by the server as the request arrives: where the 413 goes. */
+  response: ServerResponse | undefined;
+}
+
+export function limitedIncomingMessage(maxBodySize: number, onTooLarge: (req: LimitedIncomingMessage) => void): typeof IncomingMessage {
+  return class extends IncomingMessage implements LimitedIncomingMessage {
     receivedBytes = 0;
+    // Declared, not added later: every request keeps one shape.
+    response: ServerResponse | undefined = undefined;
 
     override push(chunk: unknown, encoding?: BufferEncoding): boolean {
       if (chunk !== null && ArrayBuffer.isView(chunk)) {

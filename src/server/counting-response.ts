@@ -1,4 +1,5 @@
 import { ServerResponse, IncomingMessage } from 'node:http';
+import type { RequestRecord } from './request-record.js';
 
 type WriteCallback = (error?: Error | null) => void;
 
@@ -20,6 +21,8 @@ type DrainFlagged = { server?: { [kDraining]?: boolean } } | null | undefined;
  */
 export class CountingResponse<Req extends IncomingMessage = IncomingMessage> extends ServerResponse<Req> {
   bodyBytes = 0;
+  /** The tracker's record of this response's request (declared here: every response keeps one shape). */
+  record: RequestRecord | undefined = undefined;
 
   // Every head goes through writeHead (node's implicit header calls it too).
   override writeHead(statusCode: number, reasonOrHeaders?: unknown, headers?: unknown): this {

@@ -4,12 +4,11 @@ import type { Logger } from 'pino';
 import { runInRequestContext, serveInRequestContext } from '../app/context.js';
 import type { LoadedApp } from '../app/types.js';
 import type { ServerConfig } from '../config/server-config.js';
-import { limitedIncomingMessage } from './body-limit.js';
+import { limitedIncomingMessage, type LimitedIncomingMessage } from './body-limit.js';
 import { CountingResponse } from './counting-response.js';
 import { respondHealth, type HealthState } from './health.js';
 import { loggablePath, pathOf } from './path.js';
 import type { Tracker } from './tracker.js';
-import { attachUpgrades } from './websocket.js';
 
 export interface Http1Options {
   config: ServerConfig;
@@ -27,8 +26,6 @@ export interface MetricsEndpoint {
   respond(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
-const kResponse = Symbol('pounce.response');
-type RequestWithResponse = IncomingMessage & { [kResponse]?: ServerResponse };
 
 const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE']);
 
@@ -53,7 +50,7 @@ export function createHttp1Server(options: Http1Options): Server {
   const handler = app.handler;
 
   const onBodyTooLarge = (req: IncomingMessage) => {
-    const res = (req as RequestWithResponse)[kResponse];
+    const res = (req as LimitedIncomingMessage).response;
     if (!res) return;
     if (tracker) tracker.connectionOf(req.socket)?.closeBecause('error');
     refuse(res, 413, 'Payload Too Large');
@@ -98,7 +95,7 @@ export function createHttp1Server(options: Http1Options): Server {
         return;
       }
       if (maxBody > 0) {
-        (req as RequestWithResponse)[kResponse] = res;
+        (req as LimitedIncomingMessage).response = res;
         const length = req.headers['content-length'];
         if (length !== undefined && Number(length) > maxBody) {
           if (tracker) startTracked(tracker, req, res, rawPath).conn.closeBecause('error');
@@ -134,9 +131,6 @@ export function createHttp1Server(options: Http1Options): Server {
       socket.destroy();
     });
   }
-
-  const websockets = attachUpgrades(server, { app, tracker, health, appLogger, workerId, maxPayload: maxBody });
-  if (websockets) health.websockets = websockets;
 
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     const conn = tracker?.connectionOf(socket);

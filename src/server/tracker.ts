@@ -18,10 +18,8 @@ export interface TrackerOptions {
 }
 
 const kConnection = Symbol('pounce.connection');
-const kRecord = Symbol('pounce.record');
 
 type TrackedSocket = Socket & { [kConnection]?: Connection };
-type TrackedResponse = ServerResponse & { [kRecord]?: RequestRecord };
 
 /**
  * Follows every connection and request and tells the observers what happens,
@@ -43,7 +41,7 @@ export class Tracker {
    * One 'close' listener shared by every response (`this` is the response):
    * no closure per request. The record rides on the response.
    */
-  private readonly onResponseClose: (this: TrackedResponse) => void;
+  private readonly onResponseClose: (this: CountingResponse) => void;
 
   constructor(private readonly options: TrackerOptions) {
     this.nextId = options.idStart;
@@ -52,10 +50,10 @@ export class Tracker {
     this.appWrappers = options.observers.filter((o) => o.runApp);
     this.wrapsApp = this.appWrappers.length > 0;
     const tracker = this;
-    this.onResponseClose = function onResponseClose(this: TrackedResponse) {
-      const rec = this[kRecord];
+    this.onResponseClose = function onResponseClose(this: CountingResponse) {
+      const rec = this.record;
       if (rec === undefined) return;
-      this[kRecord] = undefined;
+      this.record = undefined;
       tracker.responseClosed(rec);
     };
     if (options.slowThresholdMs > 0 && this.observers.some((o) => o.requestSlow)) {
@@ -96,7 +94,8 @@ export class Tracker {
   startRequest(conn: Connection, req: IncomingMessage, res: ServerResponse, method: string, path: string, deferred: boolean): RequestRecord {
     const rec = new RequestRecord(conn, req, res, nowMs(), method, path, deferred);
     conn.inflight++;
-    (res as TrackedResponse)[kRecord] = rec;
+    // Tracked servers create CountingResponses (see http1.ts).
+    (res as CountingResponse).record = rec;
     // node:http emits 'close' once per response: after 'finish', or when the socket dies first.
     res.on('close', this.onResponseClose);
     if (deferred) {
