@@ -4,7 +4,9 @@
  * the thread that serves requests. See LineWriter.
  */
 import { workerData } from 'node:worker_threads';
-import { drain, READ, ringOver, WRITE, WRITER_ALIVE, WRITER_RUNNING, WRITER_STARTING } from './log-ring.js';
+import { drain, PAUSE, READ, ringOver, WRITE, WRITER_ALIVE, WRITER_IDLE, WRITER_RUNNING, WRITER_STARTING } from './log-ring.js';
+
+const BATCH_PAUSE_MS = 1;
 
 export interface WriterThreadData {
   shared: SharedArrayBuffer;
@@ -27,12 +29,24 @@ if (Atomics.compareExchange(control, WRITER_ALIVE, WRITER_STARTING, WRITER_RUNNI
   }
 }
 
+/**
+ * Under load: write what there is, then pause a millisecond so that the next
+ * write(2) carries a millisecond of lines, not one tick's. Idle: say so and
+ * sleep until the logging thread wakes us (it does only then, so a busy
+ * server makes no wake-up calls at all).
+ */
 function run(): void {
   // Until LineWriter.close() says stop.
   while (Atomics.load(control, WRITER_ALIVE) === WRITER_RUNNING) {
+    if (Atomics.load(control, WRITE) !== Atomics.load(control, READ)) {
+      drain(ring, fd, maxWriteBytes);
+      Atomics.wait(control, PAUSE, 0, BATCH_PAUSE_MS);
+      continue;
+    }
+    Atomics.store(control, WRITER_IDLE, 1);
+    // A line appended before the flag was up would find no one to wake: look again.
     const write = Atomics.load(control, WRITE);
-    // Woken by the logging thread at the end of a tick that logged (the timeout only bounds a missed wake-up).
     if (write === Atomics.load(control, READ)) Atomics.wait(control, WRITE, write, 1000);
-    else drain(ring, fd, maxWriteBytes);
+    Atomics.store(control, WRITER_IDLE, 0);
   }
 }

@@ -1,6 +1,6 @@
 import { fstatSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { append, createLogRing, drain, sharedBufferOf, WRITE, WRITER_ALIVE, WRITER_CLOSED, WRITER_RUNNING, writeLines, type LogRing } from './log-ring.js';
+import { append, createLogRing, drain, sharedBufferOf, WRITE, WRITER_ALIVE, WRITER_CLOSED, WRITER_IDLE, WRITER_RUNNING, writeLines, type LogRing } from './log-ring.js';
 import type { WriterThreadData } from './line-writer-thread.js';
 
 export interface LineWriterOptions {
@@ -54,9 +54,10 @@ export function sharedFdWriterOptions(fd: number): LineWriterOptions {
 
 /**
  * The log destination. Lines go into a fixed ring of shared memory; a writer
- * thread writes them to the fd as they come (woken once per tick that
- * logged), so the serving thread never waits on write(2) — on a disk under
- * writeback a write to a log file costs tens of µs, at random.
+ * thread writes them to the fd — under load one write(2) per millisecond of
+ * lines, when idle woken at the end of the tick that logged — so the serving
+ * thread never waits on write(2): on a disk under writeback a write to a log
+ * file costs tens of µs, at random.
  *
  * Nothing is lost and memory stays bounded:
  * - the ring is fixed (1 MiB): when the writer thread falls behind (a slow
@@ -113,8 +114,10 @@ export class LineWriter {
 
   private wake(): void {
     this.scheduled = false;
-    if (Atomics.load(this.ring.control, WRITER_ALIVE) === WRITER_RUNNING) Atomics.notify(this.ring.control, WRITE, 1);
-    else this.flush();
+    const control = this.ring.control;
+    if (Atomics.load(control, WRITER_ALIVE) !== WRITER_RUNNING) this.flush();
+    // Busy, it writes these lines in its next batch: no wake-up call (a futex syscall) needed.
+    else if (Atomics.load(control, WRITER_IDLE) === 1) Atomics.notify(control, WRITE, 1);
   }
 
   /** Write everything logged so far, now, from this thread. Safe to call from exit handlers. */

@@ -26,7 +26,11 @@ export const WRITER_ALIVE = 3;
 export const WRITER_STARTING = 0;
 export const WRITER_RUNNING = 1;
 export const WRITER_CLOSED = 2;
-const CONTROL_SLOTS = 4;
+/** 1 while the writer thread waits for a wake-up (it had nothing to write). */
+export const WRITER_IDLE = 4;
+/** Never notified: the writer thread sleeps on it between batches. */
+export const PAUSE = 5;
+const CONTROL_SLOTS = 6;
 
 export function createLogRing(size: number): LogRing {
   const shared = new SharedArrayBuffer(CONTROL_SLOTS * 4 + size);
