@@ -7,10 +7,11 @@
 //
 // Every (round, variant) starts a fresh server process on 127.0.0.1, warms it
 // up, measures it with wrk, and stops it. Each round runs every variant once,
-// in an order rotated by one per round, so that machine noise (another
-// process, thermal drift) hits all variants alike. A variant's ratio is its
-// req/s divided by bare node:http's req/s in the same round; the reported
-// ratio is the median of those per-round ratios.
+// in an order rotated by one per round, each between two runs of bare
+// node:http (the baseline), so that machine noise (another process, a busy
+// host, drift) hits all variants alike. A variant's ratio is its req/s divided
+// by the mean req/s of the two baseline runs around it; the reported ratio is
+// the median of those per-round ratios.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { createReadStream, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
@@ -26,6 +27,10 @@ export const CLI = '{pounce}/dist/cli.js';
 const APPS = join(BENCH, 'apps');
 export const HOST = '127.0.0.1';
 const BASELINE = 'node-http';
+/** A round counts when its two baseline runs are within this fraction of their mean... */
+const STEADY_TOLERANCE = 0.1;
+/** ...as long as at least this many rounds do (otherwise all count). */
+const MIN_STEADY = 3;
 const EXPECTED_BODY = 'Hello, World!';
 
 const pounce = (app, ...flags) => ({ cmd: [CLI, join(APPS, app), '--host', HOST, '--port', '{port}', '--log-format', 'json', ...flags] });
@@ -47,8 +52,9 @@ export const VARIANTS = [
 function usage(code) {
   const text = `Usage: node bench/run.mjs [options]
 
-  --rounds N         interleaved rounds (default 7; every variant runs once per round)
-  --duration S       measured seconds per run (default 5)
+  --rounds N         interleaved rounds (default 7; every variant runs once per round,
+                     between two runs of the baseline)
+  --duration S       measured seconds per run (default 3)
   --warmup S         unmeasured warm-up seconds per run (default 1)
   --connections C    wrk connections (default 50)
   --threads T        wrk threads (default 1)
@@ -75,7 +81,7 @@ Variants: ${VARIANTS.map((v) => v.name).join(', ')}
 }
 
 function parseArgs(argv) {
-  const opts = { rounds: 7, duration: 5, warmup: 1, connections: 50, threads: 1, only: undefined, pin: false, portBase: 18400, out: undefined, profile: undefined, compare: undefined, build: ROOT, maxForeign: 0.15, retries: 2 };
+  const opts = { rounds: 7, duration: 3, warmup: 1, connections: 50, threads: 1, only: undefined, pin: false, portBase: 18400, out: undefined, profile: undefined, compare: undefined, build: ROOT, maxForeign: 0.15, retries: 2 };
   let quick = false;
   const explicit = new Set();
   for (let i = 0; i < argv.length; i++) {
@@ -436,14 +442,14 @@ export function machine(wrkVersion) {
 
 function markdownTable(results) {
   const rows = [
-    '| variant | req/s (median) | ratio to node-http (median of rounds) | ratio min–max | p50 ms | p99 ms | server CPU µs/req | CPU ratio | log lines/req | floor (req/s ratio) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+    '| variant | req/s (median) | ratio to node-http (median of rounds) | ratio min–max | rounds counted | p50 ms | p99 ms | server CPU µs/req | CPU ratio | log lines/req | floor (req/s ratio) |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ];
   for (const r of results) {
     const range = r.ratio_min == null ? '' : `${r.ratio_min.toFixed(2)}–${r.ratio_max.toFixed(2)}`;
     const floor = r.floor == null ? '' : `>= ${r.floor.toFixed(2)}: ${r.floor_held ? 'held' : 'MISSED'}`;
     rows.push(
-      `| ${r.name} | ${Math.round(r.rps_median).toLocaleString('en-US')} | ${r.ratio_median == null ? '' : r.ratio_median.toFixed(2) + 'x'} | ${range} | ${r.p50_ms_median ?? ''} | ${r.p99_ms_median ?? ''} | ${r.cpu_us_per_req_median ?? ''} | ${r.cpu_ratio_median == null ? '' : r.cpu_ratio_median.toFixed(2) + 'x'} | ${r.log_lines_per_req ?? ''} | ${floor} |`,
+      `| ${r.name} | ${Math.round(r.rps_median).toLocaleString('en-US')} | ${r.ratio_median == null ? '' : r.ratio_median.toFixed(2) + 'x'} | ${range} | ${r.rounds_counted} | ${r.p50_ms_median ?? ''} | ${r.p99_ms_median ?? ''} | ${r.cpu_us_per_req_median ?? ''} | ${r.cpu_ratio_median == null ? '' : r.cpu_ratio_median.toFixed(2) + 'x'} | ${r.log_lines_per_req ?? ''} | ${floor} |`,
     );
   }
   return rows.join('\n');
@@ -486,47 +492,74 @@ async function main() {
   const perVariant = new Map(variants.map((v) => [v.name, []]));
   const rounds = [];
   const perRun = opts.warmup + opts.duration + 1;
+  const runsPerRound = 2 * variants.length - 1; // every variant between two baseline runs
   process.stderr.write(
-    `bench: ${variants.length} variants x ${opts.rounds} rounds, wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s (+${opts.warmup}s warm-up)${opts.pin ? ', pinned' : ''}; about ${Math.ceil((variants.length * opts.rounds * perRun) / 60)} min\n`,
+    `bench: ${variants.length} variants x ${opts.rounds} rounds, wrk -t${opts.threads} -c${opts.connections} -d${opts.duration}s (+${opts.warmup}s warm-up)${opts.pin ? ', pinned' : ''}; about ${Math.ceil((runsPerRound * opts.rounds * perRun) / 60)} min\n`,
   );
 
+  // A disturbed run is run again; the least disturbed attempt is kept.
+  const measureQuietly = async (v, r) => {
+    let run;
+    for (let attempt = 0; ; attempt++) {
+      const next = await measure(v, ports.get(v.name), opts);
+      if (!run || (next.foreign_cpu ?? 0) < (run.foreign_cpu ?? 0)) run = next;
+      run.attempts = attempt + 1;
+      if (run.foreign_cpu === null || run.foreign_cpu <= opts.maxForeign || attempt >= opts.retries) break;
+      process.stderr.write(`  round ${r + 1}/${opts.rounds} ${v.name.padEnd(15)} disturbed (other processes used ${next.foreign_cpu} cores): again\n`);
+    }
+    perVariant.get(v.name).push({ round: r + 1, ...run });
+    const errs = Object.values(run.errors).reduce((a, b) => a + b, 0);
+    process.stderr.write(
+      `  round ${r + 1}/${opts.rounds} ${v.name.padEnd(15)} ${String(Math.round(run.rps)).padStart(7)} req/s  p99 ${run.latency_ms.p99}ms  cpu ${run.server_cpu_us_per_req}µs/req  lines/req ${run.log_lines_per_req}  foreign ${run.foreign_cpu}${errs ? `  errors ${JSON.stringify(run.errors)}` : ''}\n`,
+    );
+    return run;
+  };
+
+  const baseline = variants.find((v) => v.name === BASELINE);
+  const others = variants.filter((v) => v !== baseline);
   for (let r = 0; r < opts.rounds; r++) {
-    const shift = r % variants.length;
-    const order = [...variants.slice(shift), ...variants.slice(0, shift)];
-    const round = { round: r + 1, order: order.map((v) => v.name), rps: {}, ratio: {}, cpu_us_per_req: {}, cpu_ratio: {} };
+    const shift = others.length ? r % others.length : 0;
+    const order = [...others.slice(shift), ...others.slice(0, shift)];
+    const round = { round: r + 1, order: [], rps: {}, ratio: {}, cpu_us_per_req: {}, cpu_ratio: {}, steady: {}, baseline_rps: [], baseline_cpu_us_per_req: [] };
+    // Every variant runs between two baseline runs and is compared with their mean: the
+    // machine's speed drifts (a VM's host), and a baseline measured seconds away follows it.
+    let before = await measureQuietly(baseline, r);
+    round.order.push(BASELINE);
+    round.baseline_rps.push(before.rps);
+    round.baseline_cpu_us_per_req.push(before.server_cpu_us_per_req);
     for (const v of order) {
-      // A disturbed run is run again; the least disturbed attempt is kept.
-      let run;
-      for (let attempt = 0; ; attempt++) {
-        const next = await measure(v, ports.get(v.name), opts);
-        if (!run || (next.foreign_cpu ?? 0) < (run.foreign_cpu ?? 0)) run = next;
-        run.attempts = attempt + 1;
-        if (run.foreign_cpu === null || run.foreign_cpu <= opts.maxForeign || attempt >= opts.retries) break;
-        process.stderr.write(`  round ${r + 1}/${opts.rounds} ${v.name.padEnd(15)} disturbed (other processes used ${next.foreign_cpu} cores): again\n`);
-      }
-      perVariant.get(v.name).push({ round: r + 1, ...run });
+      const run = await measureQuietly(v, r);
+      const after = await measureQuietly(baseline, r);
+      round.order.push(v.name, BASELINE);
+      round.baseline_rps.push(after.rps);
+      round.baseline_cpu_us_per_req.push(after.server_cpu_us_per_req);
+      const baseRps = (before.rps + after.rps) / 2;
+      // The machine kept its speed across the run when the baseline did: such rounds are the ones that count.
+      round.steady[v.name] = Math.abs(before.rps - after.rps) <= STEADY_TOLERANCE * baseRps;
       round.rps[v.name] = run.rps;
       round.cpu_us_per_req[v.name] = run.server_cpu_us_per_req;
-      const errs = Object.values(run.errors).reduce((a, b) => a + b, 0);
-      process.stderr.write(
-        `  round ${r + 1}/${opts.rounds} ${v.name.padEnd(15)} ${String(Math.round(run.rps)).padStart(7)} req/s  p99 ${run.latency_ms.p99}ms  cpu ${run.server_cpu_us_per_req}µs/req  lines/req ${run.log_lines_per_req}  foreign ${run.foreign_cpu}${errs ? `  errors ${JSON.stringify(run.errors)}` : ''}\n`,
-      );
+      round.ratio[v.name] = baseRps ? round3(run.rps / baseRps) : null;
+      const baseCpu = before.server_cpu_us_per_req && after.server_cpu_us_per_req ? (before.server_cpu_us_per_req + after.server_cpu_us_per_req) / 2 : null;
+      round.cpu_ratio[v.name] = baseCpu && run.server_cpu_us_per_req ? round3(baseCpu / run.server_cpu_us_per_req) : null;
+      before = after;
     }
-    const base = round.rps[BASELINE];
-    const baseCpu = round.cpu_us_per_req[BASELINE];
-    for (const v of variants) {
-      round.ratio[v.name] = base ? round3(round.rps[v.name] / base) : null;
-      const cpu = round.cpu_us_per_req[v.name];
-      round.cpu_ratio[v.name] = baseCpu && cpu ? round3(baseCpu / cpu) : null;
-    }
+    round.rps[BASELINE] = median(round.baseline_rps);
+    round.cpu_us_per_req[BASELINE] = median(round.baseline_cpu_us_per_req);
+    round.ratio[BASELINE] = 1;
+    round.cpu_ratio[BASELINE] = 1;
+    round.steady[BASELINE] = true;
     rounds.push(round);
   }
 
   const results = variants.map((v) => {
     const runs = perVariant.get(v.name);
-    const ratios = rounds.map((rd) => rd.ratio[v.name]).filter((x) => x != null);
+    // Rounds whose two baseline runs disagree saw the machine change speed mid-measurement:
+    // left out when at least MIN_STEADY rounds remain (the table says how many counted).
+    const steadyRounds = rounds.filter((rd) => rd.steady[v.name] && rd.ratio[v.name] != null);
+    const counted = steadyRounds.length >= MIN_STEADY ? steadyRounds : rounds;
+    const ratios = counted.map((rd) => rd.ratio[v.name]).filter((x) => x != null);
     const ratio = median(ratios);
-    const cpuRatios = rounds.map((rd) => rd.cpu_ratio[v.name]).filter((x) => x != null);
+    const cpuRatios = counted.map((rd) => rd.cpu_ratio[v.name]).filter((x) => x != null);
     return {
       name: v.name,
       description: v.description,
@@ -536,7 +569,8 @@ async function main() {
       ratio_median: round3(ratio),
       ratio_min: ratios.length ? Math.min(...ratios) : null,
       ratio_max: ratios.length ? Math.max(...ratios) : null,
-      ratio_per_round: ratios,
+      ratio_per_round: rounds.map((rd) => rd.ratio[v.name]),
+      rounds_counted: ratios.length,
       p50_ms_median: round2(median(runs.map((x) => x.latency_ms.p50))),
       p99_ms_median: round2(median(runs.map((x) => x.latency_ms.p99))),
       cpu_us_per_req_median: round2(median(runs.map((x) => x.server_cpu_us_per_req))),

@@ -44,14 +44,20 @@ describe('bench/run.mjs (smoke)', function () {
     expect(run.error, String(run.error)).to.equal(undefined);
     expect(run.status, `bench/run.mjs failed:\n${run.stderr}\n${run.stdout}`).to.equal(0);
 
-    const report = JSON.parse(readFileSync(out, 'utf8')) as { variants: VariantResult[]; rounds: unknown[] };
+    type Round = { order: string[]; rps: Record<string, number>; ratio: Record<string, number>; baseline_rps: number[] };
+    const report = JSON.parse(readFileSync(out, 'utf8')) as { variants: VariantResult[]; rounds: Round[] };
     expect(report.variants.map((v) => v.name)).to.have.members(['node-http', 'pounce-debug']);
     expect(report.rounds).to.have.length(1);
     for (const v of report.variants) {
       expect(v.rps_median, v.name).to.be.a('number').and.greaterThan(0);
       expect(v.ratio_median, v.name).to.be.a('number').and.satisfy(Number.isFinite);
-      expect(v.runs).to.have.length(1);
+      // The baseline runs before and after every variant.
+      expect(v.runs, v.name).to.have.length(v.name === 'node-http' ? 2 : 1);
     }
+    const [round] = report.rounds;
+    expect(round!.order).to.deep.equal(['node-http', 'pounce-debug', 'node-http']);
+    const baselineMean = (round!.baseline_rps[0]! + round!.baseline_rps[1]!) / 2;
+    expect(round!.ratio['pounce-debug']).to.be.closeTo(round!.rps['pounce-debug']! / baselineMean, 0.001);
     expect(run.stdout).to.match(/\| pounce-debug \|/);
   });
 });
