@@ -26,7 +26,6 @@ export interface MetricsEndpoint {
   respond(req: IncomingMessage, res: ServerResponse): Promise<void>;
 }
 
-
 const CLIENT_GONE = new Set(['ECONNRESET', 'EPIPE', 'HPE_INVALID_EOF_STATE']);
 
 /** Status lines pounce writes itself on a socket whose request could not be parsed. */
