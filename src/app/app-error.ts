@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { activeRequest, noteAppError, type RequestInfo } from './context.js';
+import { currentRequest, noteAppError, type RequestInfo } from './context.js';
 
 /** Headers pounce sets itself (tracing); they stay on the 500 that replaces the app's response. */
 const POUNCE_HEADERS = new Set(['traceresponse']);
@@ -15,7 +15,7 @@ export function handleAppError(
   err: unknown,
   res: ServerResponse,
   appLogger: Logger,
-  request: RequestInfo | undefined = activeRequest(),
+  request: RequestInfo | undefined = currentRequest(),
 ): void {
   const log = request?.log ?? appLogger;
   log.error({ err }, 'Unhandled error in app');

@@ -86,26 +86,23 @@ export function requestContextArmed(): boolean {
   return armed;
 }
 
-/** The request being served by the calling code, or undefined outside a request. */
+/**
+ * The request being served by the calling code, or undefined outside a request.
+ * (While the storage is off, only during the handler's synchronous call: pounce's
+ * own code that reports later, from a rejected promise, reads it first.)
+ */
 export function currentRequest(): RequestInfo | undefined {
   return armed ? storage.getStore() : syncContext;
 }
 
-/**
- * The calling request's context, for pounce's own use. Code that reports
- * later from a callback (a rejected promise) reads it synchronously first, so
- * the request's ids survive while the storage is off.
- */
-export const activeRequest = currentRequest;
-
 /** The app threw or rejected while serving `request`: keep it on the record for tracing. */
-export function noteAppError(err: unknown, request: RequestInfo | undefined = activeRequest()): void {
+export function noteAppError(err: unknown, request: RequestInfo | undefined = currentRequest()): void {
   if (request instanceof RequestContext) request.noteError(err);
 }
 
 export function runInRequestContext<T>(rec: RequestRecord, workerId: number, appLogger: Logger, run: () => T): T {
   const ctx = new RequestContext(rec, workerId, appLogger);
-  if (!armed) return runUnarmed(ctx, run);
+  if (!armed) return runUnarmed(ctx, run, rec.req, rec.res);
   if (!hasBody(rec.req)) return storage.run(ctx, run);
   // The body's events ('data', 'end', ...) come from the socket, outside this call: bind
   // them to the request, so a Node app that reads the body in listeners (Express body
@@ -132,13 +129,7 @@ export function serveInRequestContext(
   res: ServerResponse,
 ): void {
   if (!armed) {
-    const previous = syncContext;
-    syncContext = new RequestContext(rec, workerId, appLogger);
-    try {
-      handler(req, res);
-    } finally {
-      syncContext = previous;
-    }
+    runUnarmed(new RequestContext(rec, workerId, appLogger), handler, req, res);
     return;
   }
   if (hasBody(req)) {
@@ -148,11 +139,12 @@ export function serveInRequestContext(
   storage.run(new RequestContext(rec, workerId, appLogger), handler, req, res);
 }
 
-function runUnarmed<T>(ctx: RequestContext, run: () => T): T {
+/** Call `fn(req, res)` with `ctx` as the current request for the synchronous call (no closure needed). */
+function runUnarmed<T>(ctx: RequestContext, fn: (req: IncomingMessage, res: ServerResponse) => T, req: IncomingMessage, res: ServerResponse): T {
   const previous = syncContext;
   syncContext = ctx;
   try {
-    return run();
+    return fn(req, res);
   } finally {
     syncContext = previous;
   }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { handleAppError } from './app-error.js';
-import { activeRequest } from './context.js';
+import { currentRequest } from './context.js';
 import type { FetchFunction, NodeHandler } from './types.js';
 
 /**
@@ -21,7 +21,7 @@ import type { FetchFunction, NodeHandler } from './types.js';
 export function fetchToNode(fetch: FetchFunction, appLogger: Logger): NodeHandler {
   return (req, res) => {
     // Read now, while the request's context is certainly current: errors are reported from callbacks.
-    const ctx = activeRequest();
+    const ctx = currentRequest();
     const controller = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(new Error('client disconnected'));

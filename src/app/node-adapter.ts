@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { handleAppError } from './app-error.js';
-import { activeRequest } from './context.js';
+import { currentRequest } from './context.js';
 import type { NodeHandler } from './types.js';
 
 /** A Node (req, res) listener whose synchronous throws and rejected promises become a 500. */
@@ -10,7 +10,7 @@ export function guardNodeHandler(handler: NodeHandler, appLogger: Logger): NodeH
       const result = handler(req, res) as { then?: unknown } | undefined;
       if (result && typeof result.then === 'function') {
         // Read now, while the request's context is certainly current.
-        const request = activeRequest();
+        const request = currentRequest();
         (result as Promise<unknown>).then(undefined, (err: unknown) => handleAppError(err, res, appLogger, request));
       }
     } catch (err) {

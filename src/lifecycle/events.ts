@@ -2,8 +2,6 @@
  * The lifecycle event vocabulary: names, messages and close reasons.
  * schema/lifecycle-event.schema.json is the published contract for these.
  */
-export const LIFECYCLE_LOGGER = 'pounce.lifecycle';
-
 export const EVENT_MESSAGES = {
   ConnectionOpened: 'Connection opened',
   RequestStarted: 'Request started',

@@ -5,16 +5,14 @@ import type { Observer } from '../server/observer.js';
 import type { RequestRecord } from '../server/request-record.js';
 import { bodyBytes, withTrace } from '../lifecycle/emitter.js';
 
-/** One line per completed request (logger `pounce.access`, level info). */
+/**
+ * One line per completed request (logger `pounce.access`, level info). Added
+ * as an observer only when that level is enabled (see serve()).
+ */
 export class AccessLog implements Observer {
-  private readonly enabled: boolean;
-
-  constructor(private readonly logger: Logger) {
-    this.enabled = logger.isLevelEnabled('info');
-  }
+  constructor(private readonly logger: Logger) {}
 
   responseCompleted(rec: RequestRecord): void {
-    if (!this.enabled) return;
     const conn = rec.conn;
     const userAgent = rec.req.headers['user-agent'];
     const fields: Record<string, unknown> = {

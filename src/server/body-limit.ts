@@ -1,13 +1,5 @@
 import { IncomingMessage, type ServerResponse } from 'node:http';
 
-export class BodyTooLargeError extends Error {
-  override readonly name = 'BodyTooLargeError';
-  readonly status = 413;
-  constructor(readonly limit: number) {
-    super(`request body larger than ${limit} bytes`);
-  }
-}
-
 /**
  * An IncomingMessage that stops reading a body past `maxBodySize`, however it
  * is framed (Content-Length is checked up front; chunked bodies are counted

@@ -28,7 +28,7 @@ export class RequestRecord {
   ) {}
 
   get httpVersion(): string {
-    return this.req.httpVersion === '2.0' ? '2.0' : this.req.httpVersion;
+    return this.req.httpVersion;
   }
 
   get durationMs(): number {

@@ -102,9 +102,7 @@ export class Tracker {
       conn.healthRequests++;
       return rec;
     }
-    conn.requestsStarted++;
-    this.open(conn);
-    for (const o of this.observers) o.requestStarted?.(rec);
+    this.announce(rec);
     if (this.sweepTimer) conn.watch(rec);
     return rec;
   }
@@ -118,9 +116,7 @@ export class Tracker {
     if (conn.requestsStarted === 0) conn.protocol = 'websocket';
     const rec = new RequestRecord(conn, req, res, nowMs(), method, path, false);
     conn.inflight++;
-    conn.requestsStarted++;
-    this.open(conn);
-    for (const o of this.observers) o.requestStarted?.(rec);
+    this.announce(rec);
     return rec;
   }
 
@@ -141,6 +137,13 @@ export class Tracker {
       wrapped = () => o.runApp!(rec, inner);
     }
     return wrapped();
+  }
+
+  /** A request that counts (not a health check): its connection opens if needed, then RequestStarted. */
+  private announce(rec: RequestRecord): void {
+    rec.conn.requestsStarted++;
+    this.open(rec.conn);
+    for (const o of this.observers) o.requestStarted?.(rec);
   }
 
   private open(conn: Connection): void {
