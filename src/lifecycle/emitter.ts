@@ -1,22 +1,22 @@
 import type { Logger } from 'pino';
 import { roundMs } from '../observability/clock.js';
-import { eventTime } from '../observability/logger.js';
+import type { EventLine } from '../observability/event-line.js';
+import { eventLineFor } from '../observability/logger.js';
 import type { Connection } from '../server/connection.js';
 import type { Observer } from '../server/observer.js';
 import type { RequestRecord } from '../server/request-record.js';
 import { isEventStream } from '../server/tracker.js';
-import { EVENT_MESSAGES, type LifecycleEvent } from './events.js';
-
-type Fields = Record<string, unknown>;
+import { EVENT_MESSAGES } from './events.js';
 
 /**
  * Writes the lifecycle events (logger `pounce.lifecycle`) as the tracker
- * reports them. Each event has its own child logger with its name bound once,
- * so a call serialises only the fields that change. Levels that are off cost
- * a boolean test.
+ * reports them. The fields of each event are fixed (the published schema):
+ * each line is built field by field, in the logger's format (JSON or text),
+ * with no field object and no generic serialiser (see event-line.ts). Levels
+ * that are off cost a boolean test.
  */
 export class LifecycleEmitter implements Observer {
-  private readonly loggers: Record<LifecycleEvent, Logger>;
+  private readonly line: EventLine;
   private readonly debug: boolean;
   private readonly info: boolean;
   private readonly warn: boolean;
@@ -25,9 +25,7 @@ export class LifecycleEmitter implements Observer {
     lifecycle: Logger,
     private readonly thresholdMs: number,
   ) {
-    this.loggers = Object.fromEntries(
-      Object.keys(EVENT_MESSAGES).map((event) => [event, lifecycle.child({ event })]),
-    ) as Record<LifecycleEvent, Logger>;
+    this.line = eventLineFor(lifecycle);
     this.debug = lifecycle.isLevelEnabled('debug');
     this.info = lifecycle.isLevelEnabled('info');
     this.warn = lifecycle.isLevelEnabled('warn');
@@ -35,94 +33,92 @@ export class LifecycleEmitter implements Observer {
 
   connectionOpened(conn: Connection): void {
     if (!this.debug) return;
-    eventTime.at = conn.acceptedAt;
-    this.loggers.ConnectionOpened.debug(
-      {
-        connection_id: conn.id,
-        client_addr: conn.clientAddr,
-        client_port: conn.clientPort,
-        server_addr: conn.serverAddr,
-        server_port: conn.serverPort,
-        protocol: conn.protocol,
-      },
-      EVENT_MESSAGES.ConnectionOpened,
-    );
+    const line = this.line;
+    line.begin('debug', conn.acceptedAt, EVENT_MESSAGES.ConnectionOpened);
+    line.word('event', 'ConnectionOpened');
+    line.int('connection_id', conn.id);
+    line.str('client_addr', conn.clientAddr);
+    line.int('client_port', conn.clientPort);
+    line.str('server_addr', conn.serverAddr);
+    line.int('server_port', conn.serverPort);
+    line.word('protocol', conn.protocol);
+    line.end();
   }
 
   requestStarted(rec: RequestRecord): void {
     if (!this.debug) return;
-    const fields: Fields = {
-      connection_id: rec.conn.id,
-      method: rec.method,
-      path: rec.path,
-      http_version: rec.httpVersion,
-    };
-    eventTime.at = rec.startedAt;
-    this.loggers.RequestStarted.debug(withTrace(fields, rec), EVENT_MESSAGES.RequestStarted);
+    const line = this.line;
+    line.begin('debug', rec.startedAt, EVENT_MESSAGES.RequestStarted);
+    line.word('event', 'RequestStarted');
+    line.int('connection_id', rec.conn.id);
+    line.str('method', rec.method);
+    line.str('path', rec.path);
+    line.str('http_version', rec.httpVersion);
+    traceFields(line, rec);
+    line.end();
   }
 
   requestSlow(rec: RequestRecord, now: number): void {
     if (!this.info) return;
-    const fields: Fields = {
-      connection_id: rec.conn.id,
-      method: rec.method,
-      path: rec.path,
-      elapsed_ms: roundMs(now - rec.startedAt),
-      threshold_ms: this.thresholdMs,
-    };
-    eventTime.at = now;
-    this.loggers.RequestSlow.info(withTrace(fields, rec), EVENT_MESSAGES.RequestSlow);
+    const line = this.line;
+    line.begin('info', now, EVENT_MESSAGES.RequestSlow);
+    line.word('event', 'RequestSlow');
+    line.int('connection_id', rec.conn.id);
+    line.str('method', rec.method);
+    line.str('path', rec.path);
+    line.ms('elapsed_ms', roundMs(now - rec.startedAt));
+    line.ms('threshold_ms', this.thresholdMs);
+    traceFields(line, rec);
+    line.end();
   }
 
   responseCompleted(rec: RequestRecord): void {
     const duration = rec.durationMs;
     const slow = duration >= this.thresholdMs && !isEventStream(rec.res);
     if (slow ? !this.info : !this.debug) return;
-    const fields: Fields = {
-      connection_id: rec.conn.id,
-      method: rec.method,
-      path: rec.path,
-      status: rec.status,
-      bytes_sent: bodyBytes(rec),
-      duration_ms: roundMs(duration),
-    };
-    if (slow) fields.slow = true;
-    eventTime.at = rec.finishedAt;
-    const logger = this.loggers.ResponseCompleted;
-    if (slow) logger.info(withTrace(fields, rec), EVENT_MESSAGES.ResponseCompleted);
-    else logger.debug(withTrace(fields, rec), EVENT_MESSAGES.ResponseCompleted);
+    const line = this.line;
+    line.begin(slow ? 'info' : 'debug', rec.finishedAt, EVENT_MESSAGES.ResponseCompleted);
+    line.word('event', 'ResponseCompleted');
+    line.int('connection_id', rec.conn.id);
+    line.str('method', rec.method);
+    line.str('path', rec.path);
+    line.int('status', rec.status);
+    line.int('bytes_sent', bodyBytes(rec));
+    line.ms('duration_ms', roundMs(duration));
+    if (slow) line.bool('slow', true);
+    traceFields(line, rec);
+    line.end();
   }
 
   clientDisconnected(rec: RequestRecord): void {
     if (!this.warn) return;
-    const fields: Fields = {
-      connection_id: rec.conn.id,
-      during_streaming: rec.res.headersSent,
-      client_addr: rec.conn.clientAddr,
-      method: rec.method,
-      path: rec.path,
-      bytes_sent: bodyBytes(rec),
-      duration_ms: roundMs(rec.durationMs),
-    };
-    eventTime.at = rec.finishedAt;
-    this.loggers.ClientDisconnected.warn(withTrace(fields, rec), EVENT_MESSAGES.ClientDisconnected);
+    const line = this.line;
+    line.begin('warn', rec.finishedAt, EVENT_MESSAGES.ClientDisconnected);
+    line.word('event', 'ClientDisconnected');
+    line.int('connection_id', rec.conn.id);
+    line.bool('during_streaming', rec.res.headersSent);
+    line.str('client_addr', rec.conn.clientAddr);
+    line.str('method', rec.method);
+    line.str('path', rec.path);
+    line.int('bytes_sent', bodyBytes(rec));
+    line.ms('duration_ms', roundMs(rec.durationMs));
+    traceFields(line, rec);
+    line.end();
   }
 
   connectionCompleted(conn: Connection, now: number): void {
     const loud = conn.reason === 'error' || conn.reason === 'backpressure';
     if (loud ? !this.warn : !this.debug) return;
-    const fields: Fields = {
-      connection_id: conn.id,
-      requests_served: conn.requestsServed,
-      total_bytes_sent: conn.bytesSent,
-      duration_ms: roundMs(now - conn.acceptedAt),
-      reason: conn.reason,
-      client_addr: conn.clientAddr,
-    };
-    eventTime.at = now;
-    const logger = this.loggers.ConnectionCompleted;
-    if (loud) logger.warn(fields, EVENT_MESSAGES.ConnectionCompleted);
-    else logger.debug(fields, EVENT_MESSAGES.ConnectionCompleted);
+    const line = this.line;
+    line.begin(loud ? 'warn' : 'debug', now, EVENT_MESSAGES.ConnectionCompleted);
+    line.word('event', 'ConnectionCompleted');
+    line.int('connection_id', conn.id);
+    line.int('requests_served', conn.requestsServed);
+    line.int('total_bytes_sent', conn.bytesSent);
+    line.ms('duration_ms', roundMs(now - conn.acceptedAt));
+    line.word('reason', conn.reason ?? 'complete'); // always set by the tracker before this call
+    line.str('client_addr', conn.clientAddr);
+    line.end();
   }
 }
 
@@ -130,12 +126,11 @@ export function bodyBytes(rec: RequestRecord): number {
   return (rec.res as { bodyBytes?: number }).bodyBytes ?? 0;
 }
 
-/** Events inside a traced request carry pounce's own span ids. */
-export function withTrace(fields: Fields, rec: RequestRecord): Fields {
+/** Events inside a traced request carry pounce's own span ids (hex: no escaping needed). */
+export function traceFields(line: EventLine, rec: RequestRecord): void {
   if (rec.traceId !== undefined) {
-    fields.trace_id = rec.traceId;
-    fields.span_id = rec.spanId;
-    fields.trace_flags = rec.traceFlags;
+    line.word('trace_id', rec.traceId);
+    line.word('span_id', rec.spanId ?? '');
+    line.word('trace_flags', rec.traceFlags ?? '');
   }
-  return fields;
 }

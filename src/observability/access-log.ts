@@ -1,35 +1,37 @@
 import type { Logger } from 'pino';
 import { roundMs } from './clock.js';
-import { eventTime } from './logger.js';
+import type { EventLine } from './event-line.js';
+import { eventLineFor } from './logger.js';
 import type { Observer } from '../server/observer.js';
 import type { RequestRecord } from '../server/request-record.js';
-import { bodyBytes, withTrace } from '../lifecycle/emitter.js';
+import { bodyBytes, traceFields } from '../lifecycle/emitter.js';
 
 /**
  * One line per completed request (logger `pounce.access`, level info). Added
- * as an observer only when that level is enabled (see serve()).
+ * as an observer only when that level is enabled (see serve()). Built field
+ * by field like the lifecycle events (see event-line.ts).
  */
 export class AccessLog implements Observer {
-  constructor(private readonly logger: Logger) {}
+  private readonly line: EventLine;
+
+  constructor(logger: Logger) {
+    this.line = eventLineFor(logger);
+  }
 
   responseCompleted(rec: RequestRecord): void {
     const conn = rec.conn;
-    const userAgent = rec.req.headers['user-agent'];
-    const fields: Record<string, unknown> = {
-      connection_id: conn.id,
-      client_addr: conn.clientAddr,
-      method: rec.method,
-      path: rec.path,
-      http_version: rec.httpVersion,
-      status: rec.status,
-      bytes_sent: bodyBytes(rec),
-      duration_ms: roundMs(rec.durationMs),
-      user_agent: userAgent ?? null,
-    };
-    eventTime.at = rec.finishedAt;
-    this.logger.info(
-      withTrace(fields, rec),
-      `${conn.clientAddr}:${conn.clientPort} - "${rec.method} ${rec.path} HTTP/${rec.httpVersion}" ${rec.status}`,
-    );
+    const line = this.line;
+    line.begin('info', rec.finishedAt, `${conn.clientAddr}:${conn.clientPort} - "${rec.method} ${rec.path} HTTP/${rec.httpVersion}" ${rec.status}`);
+    line.int('connection_id', conn.id);
+    line.str('client_addr', conn.clientAddr);
+    line.str('method', rec.method);
+    line.str('path', rec.path);
+    line.str('http_version', rec.httpVersion);
+    line.int('status', rec.status);
+    line.int('bytes_sent', bodyBytes(rec));
+    line.ms('duration_ms', roundMs(rec.durationMs));
+    line.strOrNull('user_agent', rec.req.headers['user-agent']);
+    traceFields(line, rec);
+    line.end();
   }
 }

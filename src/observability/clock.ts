@@ -39,3 +39,17 @@ function resync(): void {
 export function roundMs(ms: number): number {
   return Math.round(ms * 1000) / 1000;
 }
+
+let textSecond = -1;
+let textPrefix = '';
+
+/** The text format's time of day, UTC with milliseconds (10:15:33.625); the HH:MM:SS part cached per second. */
+export function textTime(epochMs: number): string {
+  const second = Math.floor(epochMs / 1000);
+  if (second !== textSecond) {
+    textSecond = second;
+    textPrefix = new Date(second * 1000).toISOString().slice(11, 20);
+  }
+  const millis = Math.floor(epochMs - second * 1000);
+  return textPrefix + (millis < 10 ? '00' + millis : millis < 100 ? '0' + millis : String(millis));
+}

@@ -1,13 +1,12 @@
-import { fstatSync } from 'node:fs';
-import { Worker } from 'node:worker_threads';
-import { append, createLogRing, drain, sharedBufferOf, WRITE, WRITER_ALIVE, WRITER_CLOSED, WRITER_IDLE, WRITER_RUNNING, writeLines, type LogRing } from './log-ring.js';
-import type { WriterThreadData } from './line-writer-thread.js';
+import { fstatSync, writeSync } from 'node:fs';
 
 export interface LineWriterOptions {
-  /** Size of the shared ring the lines wait in (default 1 MiB): the most log memory a process holds. */
-  ringBytes?: number;
-  /** Write from a separate thread (default true); false: at the end of every tick, synchronously. */
-  writerThread?: boolean;
+  /**
+   * Most bytes of lines held before they are written (default 64 KiB): the
+   * bound on log memory. Reached within a tick, the lines are written at once,
+   * synchronously: a stalled reader slows the server, it never grows memory.
+   */
+  maxPendingBytes?: number;
   /**
    * Largest single write(2). Writes up to PIPE_BUF (4096) bytes to a pipe are
    * atomic, so several processes sharing one pipe set this to 4096 and every
@@ -39,8 +38,8 @@ export const PIPE_BUF = 4096;
  *   terminal's write lock) and are not torn: no limit, batches stay large.
  *
  * Nothing is funnelled through the supervisor: no extra copy, no IPC. A crash
- * or an exit loses no line (they are flushed); `kill -9` loses what the writer
- * thread had not yet written, usually the last tick's lines.
+ * or an exit loses no line (they are flushed); `kill -9` loses at most the
+ * lines of the tick it lands in.
  */
 export function sharedFdWriterOptions(fd: number): LineWriterOptions {
   try {
@@ -53,32 +52,39 @@ export function sharedFdWriterOptions(fd: number): LineWriterOptions {
 }
 
 /**
- * The log destination. Lines go into a fixed ring of shared memory; a writer
- * thread writes them to the fd — under load one write(2) per millisecond of
- * lines, when idle woken at the end of the tick that logged — so the serving
- * thread never waits on write(2): on a disk under writeback a write to a log
- * file costs tens of µs, at random.
+ * The log destination: every line of the process (pino's, the lifecycle and
+ * access lines, the app's captured output) goes through one LineWriter, so
+ * they leave in the order they were made.
+ *
+ * Lines are appended to one pending string and written with one write(2) at
+ * the end of the tick (setImmediate: after the I/O callbacks of this turn of
+ * the event loop, so a busy server writes every request of a turn at once).
+ * No thread: measured on the bench (see bench/README.md), a writer thread
+ * cost more CPU per request than the write(2) it took off the serving thread,
+ * and with --workers = cores there is no idle core for it.
  *
  * Nothing is lost and memory stays bounded:
- * - the ring is fixed (1 MiB): when the writer thread falls behind (a slow
- *   disk, a stalled stdout reader) the serving thread writes the ring out
- *   itself, synchronously, so a slow reader holds the server back instead of
+ * - at most maxPendingBytes wait: beyond that the lines are written at once,
+ *   synchronously, so a stalled reader holds the server back instead of
  *   growing memory or dropping lines;
- * - flush() (exit, crash, shutdown) writes out everything in the ring from the
- *   calling thread, whatever the writer thread is doing: a line logged before
- *   the exit is on the fd when flush() returns;
- * - without a writer thread (it could not start) every tick's lines are
- *   written synchronously at the end of the tick, one write(2) per batch.
+ * - flush() (exit, crash, a signal) writes what is pending from the calling
+ *   code: a line logged before the exit is on the fd when flush() returns.
+ *   `kill -9` loses at most the lines of the tick it lands in.
  *
- * Whoever writes holds the ring's lock, so lines leave in order, exactly once,
- * and each write(2) carries whole lines (at most maxWriteBytes, if set).
+ * Each write(2) carries whole lines, at most maxWriteBytes if set (PIPE_BUF
+ * on a pipe shared by several processes).
  */
 export class LineWriter {
-  private readonly ring: LogRing;
+  private pending = '';
   private readonly maxWriteBytes: number;
   private readonly shorten: boolean;
+  /** In UTF-16 units: pending.length counts those, bytes are at most 3 times as many. */
+  private readonly maxPendingUnits: number;
   private scheduled = false;
-  private readonly endOfTick = () => this.wake();
+  private readonly endOfTick = () => {
+    this.scheduled = false;
+    this.flush();
+  };
 
   constructor(
     readonly fd: number,
@@ -86,43 +92,34 @@ export class LineWriter {
   ) {
     this.maxWriteBytes = options.maxWriteBytes ?? Infinity;
     this.shorten = options.oversizeLines === 'shorten' && Number.isFinite(this.maxWriteBytes);
-    this.ring = createLogRing(options.ringBytes ?? 1024 * 1024);
-    if (options.writerThread ?? true) startWriterThread(this.ring, fd, this.maxWriteBytes);
+    this.maxPendingUnits = Math.max(1, Math.floor((options.maxPendingBytes ?? 64 * 1024) / 3));
   }
 
-  /** pino's destination interface: one call per complete line (newline included). */
+  /** One complete line (newline included); pino's destination interface too. */
   write(line: string): boolean {
     // line.length (UTF-16 units) <= bytes <= 3 * line.length: measure bytes only when it could matter.
     if (this.shorten && line.length * 3 > this.maxWriteBytes && Buffer.byteLength(line) > this.maxWriteBytes) {
       line = shortenLine(line, this.maxWriteBytes);
     }
-    if (!append(this.ring, line)) {
-      // No room: write the ring out ourselves; a line too big for the ring goes straight out.
-      this.flush();
-      if (!append(this.ring, line)) {
-        const bytes = Buffer.from(line, 'utf8');
-        writeLines(this.fd, bytes, 0, bytes.length, this.maxWriteBytes);
-        return true;
-      }
-    }
-    if (!this.scheduled) {
+    this.pending += line;
+    if (this.pending.length > this.maxPendingUnits) this.flush();
+    else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.endOfTick);
     }
     return true;
   }
 
-  private wake(): void {
-    this.scheduled = false;
-    const control = this.ring.control;
-    if (Atomics.load(control, WRITER_ALIVE) !== WRITER_RUNNING) this.flush();
-    // Busy, it writes these lines in its next batch: no wake-up call (a futex syscall) needed.
-    else if (Atomics.load(control, WRITER_IDLE) === 1) Atomics.notify(control, WRITE, 1);
-  }
-
-  /** Write everything logged so far, now, from this thread. Safe to call from exit handlers. */
+  /** Write everything logged so far, now. Safe to call from exit handlers. */
   flush(): void {
-    drain(this.ring, this.fd, this.maxWriteBytes);
+    const text = this.pending;
+    if (text === '') return;
+    this.pending = '';
+    if (text.length * 3 <= this.maxWriteBytes) writeAll(this.fd, Buffer.from(text, 'utf8'), 0);
+    else {
+      const bytes = Buffer.from(text, 'utf8');
+      writeLines(this.fd, bytes, 0, bytes.length, this.maxWriteBytes);
+    }
   }
 
   /** pino calls this on `logger.flush()`. */
@@ -130,28 +127,9 @@ export class LineWriter {
     this.flush();
   }
 
-  /**
-   * Stop the writer thread (it finishes what it is writing and ends) and write
-   * everything; lines logged after this are written at the end of their tick.
-   */
+  /** Write everything; the writer keeps working (lines after this are written at the end of their tick). */
   close(): void {
-    Atomics.store(this.ring.control, WRITER_ALIVE, WRITER_CLOSED);
-    Atomics.notify(this.ring.control, WRITE, 1);
     this.flush();
-  }
-}
-
-function startWriterThread(ring: LogRing, fd: number, maxWriteBytes: number): void {
-  // Compiled, this module is line-writer.js next to line-writer-thread.js; run from source (tests), .ts.
-  const file = new URL(import.meta.url.endsWith('.ts') ? './line-writer-thread.ts' : './line-writer-thread.js', import.meta.url);
-  const data: WriterThreadData = { shared: sharedBufferOf(ring), size: ring.size, fd, maxWriteBytes };
-  try {
-    const thread = new Worker(file, { workerData: data, stdout: false, stderr: false });
-    // Never keeps the process alive; if it fails, the serving thread writes (see wake()).
-    thread.unref();
-    thread.on('error', () => {});
-  } catch {
-    // No thread: every tick's lines are written synchronously.
   }
 }
 
@@ -220,4 +198,46 @@ function longestString(value: unknown): { holder: Record<string, unknown>; key: 
   };
   visit(value, 0);
   return best;
+}
+
+/**
+ * Write bytes[start, end) (whole lines) in writes of at most maxWriteBytes,
+ * each ending on a line boundary; a single line longer than that goes alone.
+ */
+export function writeLines(fd: number, bytes: Buffer, start: number, end: number, maxWriteBytes: number): void {
+  if (end - start <= maxWriteBytes) {
+    writeAll(fd, bytes, start, end);
+    return;
+  }
+  while (start < end) {
+    let stop = Math.min(start + maxWriteBytes, end);
+    if (stop < end) {
+      const lastNewline = bytes.lastIndexOf(0x0a, stop - 1);
+      stop = lastNewline >= start ? lastNewline + 1 : bytes.indexOf(0x0a, stop) + 1 || end;
+      if (stop > end) stop = end;
+    }
+    writeAll(fd, bytes, start, stop);
+    start = stop;
+  }
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+function writeAll(fd: number, bytes: Buffer, start: number, end = bytes.length): void {
+  let offset = start;
+  while (offset < end) {
+    try {
+      offset += writeSync(fd, bytes, offset, end - offset);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // A non-blocking pipe that is full: wait for the reader rather than drop the line.
+      if (code === 'EAGAIN') {
+        Atomics.wait(sleeper, 0, 0, 1);
+        continue;
+      }
+      // The reader is gone (EPIPE) or the fd is closed: nothing left to write to.
+      if (code === 'EPIPE' || code === 'EBADF') return;
+      throw err;
+    }
+  }
 }

@@ -1,5 +1,7 @@
+import { isatty } from 'node:tty';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { isoTimestamp, nowMs } from './clock.js';
+import { JsonEventLine, TextEventLine, type EventLevel, type EventLine } from './event-line.js';
 import { LineWriter, type LineWriterOptions } from './line-writer.js';
 import { TextDestination } from './text-format.js';
 
@@ -16,22 +18,17 @@ export interface Loggers {
   lifecycle: Logger;
   access: Logger;
   app: Logger;
+  readonly format: LogFormat;
+  /** Write every line logged so far, now (exit, crash, signal). */
   flush(): void;
-  /** Flush and stop the log writer thread (the loggers still work, writing synchronously). */
+  /** Flush; the loggers still work afterwards. */
   close(): void;
+  /** The destination every line of these loggers goes through, in order (the app's captured output too). */
+  readonly destination: { write(line: string): unknown; flushSync?(): void };
 }
 
-/**
- * The time of the event being logged. Set it just before a log call to stamp
- * the line with an instant already read (a request's start or finish) instead
- * of reading the clock again; it is consumed by that one line.
- */
-export const eventTime = { at: 0 };
-
 function timestamp(): string {
-  const at = eventTime.at || nowMs();
-  eventTime.at = 0;
-  return ',"timestamp":"' + isoTimestamp(at) + '"';
+  return ',"timestamp":"' + isoTimestamp(nowMs()) + '"';
 }
 
 export interface LoggerOptions {
@@ -43,11 +40,22 @@ export interface LoggerOptions {
   writer?: LineWriterOptions;
   /** Where lines go instead of a file descriptor (tests, embedding). */
   destination?: DestinationStream & { flushSync?(): void };
+  /** Color the level in the text format (default: when the fd is a terminal and NO_COLOR is unset). */
+  color?: boolean;
 }
 
+/**
+ * The hand-built line writer of a logger made by createLoggers (lifecycle,
+ * access): same format, same destination, same order as the logger's own
+ * lines, with none of pino's generic work. See eventLineFor().
+ */
+const eventLines = new WeakMap<Logger, EventLine>();
+
 export function createLoggers(options: LoggerOptions): Loggers {
-  const writer = options.destination ?? new LineWriter(options.fd ?? 1, options.writer);
-  const destination = options.format === 'text' ? new TextDestination(writer) : writer;
+  const fd = options.fd ?? 1;
+  const writer = options.destination ?? new LineWriter(fd, options.writer);
+  const color = options.format === 'text' && (options.color ?? (!process.env.NO_COLOR && isatty(fd) && !options.destination));
+  const destination = options.format === 'text' ? new TextDestination(writer, color) : writer;
   const root = pino(
     {
       level: options.level,
@@ -58,15 +66,65 @@ export function createLoggers(options: LoggerOptions): Loggers {
     },
     destination,
   );
-  const child = (name: string) =>
-    root.child(options.workerId === undefined ? { logger: name } : { logger: name, worker_id: options.workerId });
+  const child = (name: string) => {
+    const logger = root.child(options.workerId === undefined ? { logger: name } : { logger: name, worker_id: options.workerId });
+    eventLines.set(
+      logger,
+      options.format === 'text' ? new TextEventLine(writer, name, options.workerId, color) : new JsonEventLine(writer, name, options.workerId),
+    );
+    return logger;
+  };
   return {
     root,
     server: child('pounce.server'),
     lifecycle: child('pounce.lifecycle'),
     access: child('pounce.access'),
     app: child('pounce.app'),
+    format: options.format,
+    destination: writer,
     flush: () => writer.flushSync?.(),
-    close: () => (writer instanceof LineWriter ? writer.close() : writer.flushSync?.()),
+    close: () => writer.flushSync?.(),
   };
+}
+
+/**
+ * The fixed-field line writer for `logger`: the one createLoggers made for it,
+ * or, for any other pino logger, one that hands the fields to the logger.
+ */
+export function eventLineFor(logger: Logger): EventLine {
+  return eventLines.get(logger) ?? new PinoEventLine(logger);
+}
+
+/** EventLine over a plain pino logger (a field object per line: the slow path, for loggers pounce did not make). */
+class PinoEventLine implements EventLine {
+  private fields: Record<string, unknown> = {};
+  private level: EventLevel = 'info';
+  private msg = '';
+  constructor(private readonly logger: Logger) {}
+  begin(level: EventLevel, _at: number, msg: string): void {
+    this.fields = {};
+    this.level = level;
+    this.msg = msg;
+  }
+  word(key: string, value: string): void {
+    this.fields[key] = value;
+  }
+  str(key: string, value: string): void {
+    this.fields[key] = value;
+  }
+  strOrNull(key: string, value: string | undefined): void {
+    this.fields[key] = value ?? null;
+  }
+  int(key: string, value: number): void {
+    this.fields[key] = value;
+  }
+  ms(key: string, value: number): void {
+    this.fields[key] = value;
+  }
+  bool(key: string, value: boolean): void {
+    this.fields[key] = value;
+  }
+  end(): void {
+    this.logger[this.level](this.fields, this.msg);
+  }
 }

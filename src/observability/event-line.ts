@@ -1,0 +1,184 @@
+/**
+ * Hand-built lines for the events whose fields are fixed (lifecycle events,
+ * the access line): no field object, no generic walk, no JSON re-parse for
+ * the text format. The line has the same shape as a pino line of the same
+ * logger: level, timestamp, logger, worker_id, the fields in call order, msg.
+ *
+ *   const line = lines.begin('debug', at, 'Request started');
+ *   line.word('event', 'RequestStarted'); line.int('connection_id', 7); ...
+ *   line.end();
+ *
+ * One EventLine is reused for every line of its logger (begin() resets it):
+ * there is one thread and a line is begun and ended in one synchronous call.
+ */
+import { isoTimestamp, textTime } from './clock.js';
+
+export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface LineSink {
+  write(line: string): unknown;
+}
+
+export interface EventLine {
+  /** Start a line of this logger at `level`, stamped `at` (epoch ms, fractional), with message `msg`. */
+  begin(level: EventLevel, at: number, msg: string): void;
+  /** A value known to need no escaping: an event name, a method token, an IP address, an enum. */
+  word(key: string, value: string): void;
+  /** Any string: escaped (JSON) or quoted when needed (text). */
+  str(key: string, value: string): void;
+  /** A string or, when absent, null (JSON) / nothing (text). */
+  strOrNull(key: string, value: string | undefined): void;
+  int(key: string, value: number): void;
+  /** A duration in ms (the text format shows a whole number as `3500.0`). */
+  ms(key: string, value: number): void;
+  bool(key: string, value: boolean): void;
+  /** Finish the line and hand it to the sink. */
+  end(): void;
+}
+
+// Characters a JSON string must escape ("  \  C0), plus what we escape so that no
+// raw control character reaches a terminal or a log viewer (DEL, C1: 0x85 is a
+// newline to some, 0x9b a terminal escape), plus lone surrogates (JSON.stringify
+// writes those as \udxxx: the output stays valid UTF-8).
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\u009f\ud800-\udfff]/;
+const C1 = /[\u007f-\u009f]/g;
+const c1Escape = (c: string) => '\\u00' + c.charCodeAt(0).toString(16);
+
+/** `value` as a JSON string literal, quotes included. */
+export function jsonString(value: string): string {
+  if (!NEEDS_ESCAPE.test(value)) return '"' + value + '"';
+  return JSON.stringify(value).replace(C1, c1Escape);
+}
+
+/** JSON lines: `{"level":"debug","timestamp":"…","logger":"…","worker_id":1,…,"msg":"…"}`. */
+export class JsonEventLine implements EventLine {
+  private line = '';
+  private msg = '';
+  private readonly afterTimestamp: string;
+
+  constructor(
+    private readonly sink: LineSink,
+    logger: string,
+    workerId: number | undefined,
+  ) {
+    this.afterTimestamp = '","logger":' + jsonString(logger) + (workerId === undefined ? '' : ',"worker_id":' + workerId);
+  }
+
+  begin(level: EventLevel, at: number, msg: string): void {
+    this.line = '{"level":"' + level + '","timestamp":"' + isoTimestamp(at) + this.afterTimestamp;
+    this.msg = msg;
+  }
+  word(key: string, value: string): void {
+    this.line += ',"' + key + '":"' + value + '"';
+  }
+  str(key: string, value: string): void {
+    this.line += ',"' + key + '":' + jsonString(value);
+  }
+  strOrNull(key: string, value: string | undefined): void {
+    this.line += ',"' + key + '":' + (value === undefined ? 'null' : jsonString(value));
+  }
+  int(key: string, value: number): void {
+    this.line += ',"' + key + '":' + value;
+  }
+  ms(key: string, value: number): void {
+    this.line += ',"' + key + '":' + value;
+  }
+  bool(key: string, value: boolean): void {
+    this.line += ',"' + key + '":' + value;
+  }
+  end(): void {
+    const line = this.line + ',"msg":' + jsonString(this.msg) + '}\n';
+    this.line = '';
+    this.sink.write(line);
+  }
+}
+
+// pino-pretty's palette (colorette): debug blue, info green, warn yellow, error red, fatal on red.
+const LEVEL_COLORS: Record<string, [string, string]> = {
+  trace: ['\x1b[90m', '\x1b[39m'],
+  debug: ['\x1b[34m', '\x1b[39m'],
+  info: ['\x1b[32m', '\x1b[39m'],
+  warn: ['\x1b[33m', '\x1b[39m'],
+  error: ['\x1b[31m', '\x1b[39m'],
+  fatal: ['\x1b[41m', '\x1b[49m'],
+};
+
+/** The level as the text format shows it: upper case, padded to 5, colored when asked for. */
+export function textLevel(level: string, color: boolean): string {
+  const label = level.toUpperCase();
+  const padding = label.length < 5 ? ' '.repeat(5 - label.length) : '';
+  const paint = color ? LEVEL_COLORS[level] : undefined;
+  return paint ? paint[0] + label + paint[1] + padding : label + padding;
+}
+
+// A text value is quoted (as a JSON string) when it is empty or holds space, quote, '=', a backslash or a control character.
+const NEEDS_QUOTES = /[\s"=\\\u0000-\u001f\u007f-\u009f\ud800-\udfff]/;
+
+/** A value in the text format's key=value pairs. */
+export function textValue(value: string): string {
+  return value === '' || NEEDS_QUOTES.test(value) ? jsonString(value) : value;
+}
+
+/** A message in the text format: one line, no raw control character. */
+export function textMessage(msg: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f-\u009f]/.test(msg) ? jsonString(msg).slice(1, -1) : msg;
+}
+
+/** Text lines: `10:15:33.625 INFO  pounce.lifecycle Response completed  worker_id=1 event=… key=value`. */
+export class TextEventLine implements EventLine {
+  private line = '';
+  private first = true;
+  private readonly levels: Record<EventLevel, string>;
+  private readonly afterLevel: string;
+  private readonly workerField: string;
+
+  constructor(
+    private readonly sink: LineSink,
+    logger: string,
+    workerId: number | undefined,
+    color: boolean,
+  ) {
+    this.levels = {
+      debug: textLevel('debug', color),
+      info: textLevel('info', color),
+      warn: textLevel('warn', color),
+      error: textLevel('error', color),
+    };
+    this.afterLevel = ' ' + logger + ' ';
+    this.workerField = workerId === undefined ? '' : 'worker_id=' + workerId;
+  }
+
+  begin(level: EventLevel, at: number, msg: string): void {
+    this.line = textTime(at) + ' ' + this.levels[level] + this.afterLevel + textMessage(msg);
+    this.first = true;
+    if (this.workerField !== '') this.field(this.workerField);
+  }
+  private field(pair: string): void {
+    this.line += (this.first ? '  ' : ' ') + pair;
+    this.first = false;
+  }
+  word(key: string, value: string): void {
+    this.field(key + '=' + value);
+  }
+  str(key: string, value: string): void {
+    this.field(key + '=' + textValue(value));
+  }
+  strOrNull(key: string, value: string | undefined): void {
+    if (value !== undefined) this.field(key + '=' + textValue(value));
+  }
+  int(key: string, value: number): void {
+    this.field(key + '=' + value);
+  }
+  ms(key: string, value: number): void {
+    this.field(key + '=' + (Number.isInteger(value) ? value.toFixed(1) : String(value)));
+  }
+  bool(key: string, value: boolean): void {
+    this.field(key + '=' + value);
+  }
+  end(): void {
+    const line = this.line + '\n';
+    this.line = '';
+    this.sink.write(line);
+  }
+}
