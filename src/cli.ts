@@ -5,6 +5,7 @@ import { ConfigError } from './config/errors.js';
 import { AppLoadError } from './app/errors.js';
 import { loadAppModule } from './app/load.js';
 import { sharedFdWriterOptions } from './observability/line-writer.js';
+import { captureAppOutput } from './observability/app-output.js';
 import { createLoggers, type Loggers } from './observability/logger.js';
 import { withoutWorkerEnv } from './runtime/cluster-protocol.js';
 import { installCrashHandlers } from './runtime/process-hooks.js';
@@ -40,6 +41,8 @@ async function main(argv: string[]): Promise<void> {
       runSupervisor({ config, workers, loggers });
       return;
     }
+    // The app's stdout and console join the log stream (JSON lines in json format) before it loads.
+    captureAppOutput(loggers);
     const app = await loadAppModule(spec, config.interface, loggers.app);
     await serve(app, config, { loggers });
   } catch (err) {

@@ -21,6 +21,8 @@ export interface Loggers {
   readonly format: LogFormat;
   /** Write every line logged so far, now (exit, crash, signal). */
   flush(): void;
+  /** Run `hook` first on every flush (a holder of unfinished lines completes them); returns an undo. */
+  beforeFlush(hook: () => void): () => void;
   /** Flush; the loggers still work afterwards. */
   close(): void;
   /** The destination every line of these loggers goes through, in order (the app's captured output too). */
@@ -74,6 +76,11 @@ export function createLoggers(options: LoggerOptions): Loggers {
     );
     return logger;
   };
+  const hooks: Array<() => void> = [];
+  const flush = () => {
+    for (const hook of hooks) hook();
+    writer.flushSync?.();
+  };
   return {
     root,
     server: child('pounce.server'),
@@ -82,8 +89,12 @@ export function createLoggers(options: LoggerOptions): Loggers {
     app: child('pounce.app'),
     format: options.format,
     destination: writer,
-    flush: () => writer.flushSync?.(),
-    close: () => writer.flushSync?.(),
+    flush,
+    close: flush,
+    beforeFlush: (hook) => {
+      hooks.push(hook);
+      return () => void hooks.splice(hooks.indexOf(hook) >>> 0, 1);
+    },
   };
 }
 

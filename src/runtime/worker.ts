@@ -5,6 +5,7 @@ import { parseCommandLine } from '../config/cli.js';
 import { ConfigError } from '../config/errors.js';
 import { ServerConfig } from '../config/server-config.js';
 import { sharedFdWriterOptions } from '../observability/line-writer.js';
+import { captureAppOutput } from '../observability/app-output.js';
 import { createLoggers, type Loggers } from '../observability/logger.js';
 import {
   WORKER_ENV,
@@ -98,6 +99,8 @@ export async function runWorker(argv: string[]): Promise<void> {
     installCrashHandlers(loggers);
     const spec = parsed.app ?? process.env.POUNCE_APP;
     if (!spec) throw new ConfigError('no app given: pounce ./app.js[:export] (or set POUNCE_APP); see pounce --help');
+    // The app's stdout and console join the log stream (JSON lines in json format) before it loads.
+    captureAppOutput(loggers);
     app = await loadAppModule(spec, config.interface, loggers.app);
     server = await serve(app, config, {
       loggers,
