@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { readFileSync } from 'node:fs';
-import { startPounce, sleep } from '../helpers/pounce.js';
+import { startPounce, sleep, type PounceProcess } from '../helpers/pounce.js';
 
 /** Resident memory of a process, in MiB, from /proc. */
 function rssMiB(pid: number): number {
@@ -8,7 +8,68 @@ function rssMiB(pid: number): number {
   return kb / 1024;
 }
 
+/**
+ * Load with 8 keep-alive clients, each request on its own path (/k/<n>), until
+ * `stopAfterMs`; records when each response arrived.
+ */
+async function loadUntil(pounce: PounceProcess, stopAfterMs: number): Promise<Map<string, number>> {
+  const answered = new Map<string, number>();
+  const until = Date.now() + stopAfterMs;
+  let n = 0;
+  const client = async () => {
+    while (Date.now() < until) {
+      const path = `/k/${++n}`;
+      try {
+        const res = await fetch(`${pounce.url}${path}`);
+        await res.text();
+        if (res.status === 200) answered.set(path, Date.now());
+      } catch {
+        return; // the server is gone
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, client));
+  return answered;
+}
+
 describe('no log line is lost', () => {
+  it('kill -9 under load: every request answered before the kill has its lines (at most the last tick is lost)', async function () {
+    this.timeout(20_000);
+    const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
+    const load = loadUntil(pounce, 5000);
+    await sleep(1500);
+    const killedAt = Date.now();
+    pounce.proc.kill('SIGKILL');
+    const answered = await load;
+    await pounce.stop();
+    expect(pounce.nonJson, 'no torn line').to.deep.equal([]);
+    const completed = new Set(pounce.events('ResponseCompleted').map((l) => l.path as string));
+    const started = new Set(pounce.events('RequestStarted').map((l) => l.path as string));
+    // A response that reached the client 100 ms before the kill had its tick end long before.
+    const before = [...answered].filter(([, at]) => at < killedAt - 100).map(([path]) => path);
+    expect(before.length, 'requests answered before the kill').to.be.greaterThan(100);
+    const missing = before.filter((path) => !completed.has(path) || !started.has(path));
+    expect(missing, 'answered but not logged').to.deep.equal([]);
+  });
+
+  it('SIGTERM under load: every answered request has its lines, and the stream ends with a whole line', async function () {
+    this.timeout(20_000);
+    const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
+    const load = loadUntil(pounce, 5000);
+    await sleep(1500);
+    pounce.proc.kill('SIGTERM');
+    const answered = await load;
+    const { code } = await pounce.exit;
+    await pounce.stop(); // (exited: only waits for stdout to end)
+    expect(code).to.equal(0);
+    expect(pounce.nonJson).to.deep.equal([]);
+    expect(pounce.stdoutText.endsWith('\n')).to.equal(true);
+    expect(answered.size).to.be.greaterThan(100);
+    const completed = new Set(pounce.events('ResponseCompleted').map((l) => l.path as string));
+    expect([...answered.keys()].filter((path) => !completed.has(path)), 'answered but not logged').to.deep.equal([]);
+    expect(pounce.lines.at(-1)).to.include({ event: 'ServerStopped' });
+  });
+
   it('when stdout is slow: the server waits for the reader, and every line arrives', async function () {
     const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
     // Stop reading pounce's stdout: the pipe (64 KiB) and pounce's log ring (1 MiB) fill up
