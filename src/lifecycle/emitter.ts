@@ -39,7 +39,7 @@ export class LifecycleEmitter implements Observer {
     line.int('connection_id', conn.id);
     line.str('client_addr', conn.clientAddr);
     line.int('client_port', conn.clientPort);
-    line.str('server_addr', conn.serverAddr);
+    line.word('server_addr', conn.serverAddr);
     line.int('server_port', conn.serverPort);
     line.word('protocol', conn.protocol);
     line.end();
@@ -51,9 +51,9 @@ export class LifecycleEmitter implements Observer {
     line.begin('debug', rec.startedAt, EVENT_MESSAGES.RequestStarted);
     line.word('event', 'RequestStarted');
     line.int('connection_id', rec.conn.id);
-    line.str('method', rec.method);
+    line.word('method', rec.method);
     line.str('path', rec.path);
-    line.str('http_version', rec.httpVersion);
+    line.word('http_version', rec.httpVersion);
     traceFields(line, rec);
     line.end();
   }
@@ -64,7 +64,7 @@ export class LifecycleEmitter implements Observer {
     line.begin('info', now, EVENT_MESSAGES.RequestSlow);
     line.word('event', 'RequestSlow');
     line.int('connection_id', rec.conn.id);
-    line.str('method', rec.method);
+    line.word('method', rec.method);
     line.str('path', rec.path);
     line.ms('elapsed_ms', roundMs(now - rec.startedAt));
     line.ms('threshold_ms', this.thresholdMs);
@@ -80,7 +80,7 @@ export class LifecycleEmitter implements Observer {
     line.begin(slow ? 'info' : 'debug', rec.finishedAt, EVENT_MESSAGES.ResponseCompleted);
     line.word('event', 'ResponseCompleted');
     line.int('connection_id', rec.conn.id);
-    line.str('method', rec.method);
+    line.word('method', rec.method);
     line.str('path', rec.path);
     line.int('status', rec.status);
     line.int('bytes_sent', bodyBytes(rec));
@@ -98,7 +98,7 @@ export class LifecycleEmitter implements Observer {
     line.int('connection_id', rec.conn.id);
     line.bool('during_streaming', rec.res.headersSent);
     line.str('client_addr', rec.conn.clientAddr);
-    line.str('method', rec.method);
+    line.word('method', rec.method);
     line.str('path', rec.path);
     line.int('bytes_sent', bodyBytes(rec));
     line.ms('duration_ms', roundMs(rec.durationMs));

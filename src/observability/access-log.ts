@@ -21,12 +21,13 @@ export class AccessLog implements Observer {
   responseCompleted(rec: RequestRecord): void {
     const conn = rec.conn;
     const line = this.line;
-    line.begin('info', rec.finishedAt, `${conn.clientAddr}:${conn.clientPort} - "${rec.method} ${rec.path} HTTP/${rec.httpVersion}" ${rec.status}`);
+    // The message: `127.0.0.1:51660 - "GET /a HTTP/1.1" 200`.
+    line.beginQuoted('info', rec.finishedAt, conn.clientAddr + ':' + conn.clientPort + ' - ', rec.method + ' ' + rec.path + ' HTTP/' + rec.httpVersion, ' ' + rec.status);
     line.int('connection_id', conn.id);
     line.str('client_addr', conn.clientAddr);
-    line.str('method', rec.method);
+    line.word('method', rec.method);
     line.str('path', rec.path);
-    line.str('http_version', rec.httpVersion);
+    line.word('http_version', rec.httpVersion);
     line.int('status', rec.status);
     line.int('bytes_sent', bodyBytes(rec));
     line.ms('duration_ms', roundMs(rec.durationMs));

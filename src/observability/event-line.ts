@@ -20,8 +20,14 @@ export interface LineSink {
 }
 
 export interface EventLine {
-  /** Start a line of this logger at `level`, stamped `at` (epoch ms, fractional), with message `msg`. */
+  /** Start a line of this logger at `level`, stamped `at` (epoch ms, fractional), with message `msg`, one of a few constants. */
   begin(level: EventLevel, at: number, msg: string): void;
+  /**
+   * Start a line whose message is `before"quoted"after` (an access line's
+   * request line); every part is escaped as the format needs, and inside
+   * the quotes a quote is escaped too.
+   */
+  beginQuoted(level: EventLevel, at: number, before: string, quoted: string, after: string): void;
   /** A value known to need no escaping: an event name, a method token, an IP address, an enum. */
   word(key: string, value: string): void;
   /** Any string: escaped (JSON) or quoted when needed (text). */
@@ -50,10 +56,34 @@ export function jsonString(value: string): string {
   return JSON.stringify(value).replace(C1, c1Escape);
 }
 
+// The constant pieces of a line, made once.
+const LEVEL_HEADS: Record<EventLevel, string> = {
+  debug: '{"level":"debug","timestamp":"',
+  info: '{"level":"info","timestamp":"',
+  warn: '{"level":"warn","timestamp":"',
+  error: '{"level":"error","timestamp":"',
+};
+// begin()'s messages are a handful of constants: their escaped tails are made once.
+const MSG_TAILS = new Map<string, string>();
+/** `,"msg":"…"}` and the newline. */
+function msgTail(msg: string): string {
+  let tail = MSG_TAILS.get(msg);
+  if (tail === undefined) {
+    tail = ',"msg":' + jsonString(msg) + '}\n';
+    if (MSG_TAILS.size < 256) MSG_TAILS.set(msg, tail);
+  }
+  return tail;
+}
+
+/** `value` escaped for the inside of a JSON string (no quotes around). */
+function jsonInner(value: string): string {
+  return NEEDS_ESCAPE.test(value) ? jsonString(value).slice(1, -1) : value;
+}
+
 /** JSON lines: `{"level":"debug","timestamp":"…","logger":"…","worker_id":1,…,"msg":"…"}`. */
 export class JsonEventLine implements EventLine {
   private line = '';
-  private msg = '';
+  private tail = '';
   private readonly afterTimestamp: string;
 
   constructor(
@@ -65,8 +95,12 @@ export class JsonEventLine implements EventLine {
   }
 
   begin(level: EventLevel, at: number, msg: string): void {
-    this.line = '{"level":"' + level + '","timestamp":"' + isoTimestamp(at) + this.afterTimestamp;
-    this.msg = msg;
+    this.line = LEVEL_HEADS[level] + isoTimestamp(at) + this.afterTimestamp;
+    this.tail = msgTail(msg);
+  }
+  beginQuoted(level: EventLevel, at: number, before: string, quoted: string, after: string): void {
+    this.line = LEVEL_HEADS[level] + isoTimestamp(at) + this.afterTimestamp;
+    this.tail = ',"msg":"' + jsonInner(before) + '\\"' + jsonInner(quoted) + '\\"' + jsonInner(after) + '"}\n';
   }
   word(key: string, value: string): void {
     this.line += ',"' + key + '":"' + value + '"';
@@ -87,7 +121,7 @@ export class JsonEventLine implements EventLine {
     this.line += ',"' + key + '":' + value;
   }
   end(): void {
-    const line = this.line + ',"msg":' + jsonString(this.msg) + '}\n';
+    const line = this.line + this.tail;
     this.line = '';
     this.sink.write(line);
   }
@@ -151,6 +185,13 @@ export class TextEventLine implements EventLine {
 
   begin(level: EventLevel, at: number, msg: string): void {
     this.line = textTime(at) + ' ' + this.levels[level] + this.afterLevel + textMessage(msg);
+    this.first = true;
+    if (this.workerField !== '') this.field(this.workerField);
+  }
+  beginQuoted(level: EventLevel, at: number, before: string, quoted: string, after: string): void {
+    // Inside the quotes a quote or a backslash is escaped too: the request line stays readable as one token.
+    const inner = /["\\\u0000-\u001f\u007f-\u009f]/.test(quoted) ? jsonString(quoted).slice(1, -1) : quoted;
+    this.line = textTime(at) + ' ' + this.levels[level] + this.afterLevel + textMessage(before) + '"' + inner + '"' + textMessage(after);
     this.first = true;
     if (this.workerField !== '') this.field(this.workerField);
   }

@@ -117,6 +117,9 @@ class PinoEventLine implements EventLine {
     this.level = level;
     this.msg = msg;
   }
+  beginQuoted(level: EventLevel, at: number, before: string, quoted: string, after: string): void {
+    this.begin(level, at, before + '"' + quoted + '"' + after);
+  }
   word(key: string, value: string): void {
     this.fields[key] = value;
   }

@@ -72,7 +72,7 @@ describe('no log line is lost', () => {
 
   it('when stdout is slow: the server waits for the reader, and every line arrives', async function () {
     const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
-    // Stop reading pounce's stdout: the pipe (64 KiB) and pounce's log ring (1 MiB) fill up
+    // Stop reading pounce's stdout: the pipe (64 KiB) and pounce's pending lines (64 KiB) fill up
     // within a few thousand requests (3 lines, ~700 bytes each).
     pounce.proc.stdout!.pause();
     const total = 4000;

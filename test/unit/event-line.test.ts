@@ -1,0 +1,73 @@
+import { expect } from 'chai';
+import { JsonEventLine, TextEventLine, jsonString } from '../../src/observability/event-line.js';
+
+const capture = () => {
+  const lines: string[] = [];
+  return { lines, sink: { write: (l: string) => lines.push(l) } };
+};
+const at = Date.UTC(2026, 1, 12, 10, 15, 30) + 123.456;
+
+describe('EventLine (hand-built lifecycle and access lines)', () => {
+  it('JSON: the same shape as a pino line, field order kept, a valid JSON line', () => {
+    const { lines, sink } = capture();
+    const line = new JsonEventLine(sink, 'pounce.lifecycle', 3);
+    line.begin('debug', at, 'Response completed');
+    line.word('event', 'ResponseCompleted');
+    line.int('connection_id', 42);
+    line.str('path', '/a');
+    line.ms('duration_ms', 3500);
+    line.bool('slow', true);
+    line.strOrNull('user_agent', undefined);
+    line.end();
+    expect(lines).to.have.length(1);
+    expect(lines[0]!.endsWith('}\n')).to.equal(true);
+    expect(lines[0]).to.equal(
+      '{"level":"debug","timestamp":"2026-02-12T10:15:30.123456Z","logger":"pounce.lifecycle","worker_id":3,"event":"ResponseCompleted","connection_id":42,"path":"/a","duration_ms":3500,"slow":true,"user_agent":null,"msg":"Response completed"}\n',
+    );
+  });
+
+  it('JSON: every string escaped — quotes, backslashes, C0 and C1 controls, DEL, lone surrogates — and the line still parses', () => {
+    const nasty = 'a"b\\c\n\r\t\u0000\u001f\u007f\u0085\u009b\ud800 é✓ 😀';
+    expect(JSON.parse(jsonString(nasty))).to.equal(nasty);
+    const escaped = jsonString(nasty);
+    // No raw control character (C0, DEL, C1) survives.
+    expect(/[\u0000-\u001f\u007f-\u009f]/.test(escaped)).to.equal(false);
+    expect(escaped).to.include('\\u0085').and.include('\\u009b').and.include('\\u007f');
+    const { lines, sink } = capture();
+    const line = new JsonEventLine(sink, 'pounce.access', 1);
+    line.beginQuoted('info', at, '127.0.0.1:5 - ', 'GET /a"b\\c HTTP/1.1', ' 200');
+    line.str('user_agent', nasty);
+    line.end();
+    const parsed = JSON.parse(lines[0]!);
+    expect(parsed.msg).to.equal('127.0.0.1:5 - "GET /a"b\\c HTTP/1.1" 200');
+    expect(parsed.user_agent).to.equal(nasty);
+  });
+
+  it('text: one line, level padded, key=value with quoting when needed, no raw control character', () => {
+    const { lines, sink } = capture();
+    const line = new TextEventLine(sink, 'pounce.lifecycle', 1, false);
+    line.begin('info', at, 'Response completed');
+    line.word('event', 'ResponseCompleted');
+    line.int('status', 200);
+    line.ms('duration_ms', 3500);
+    line.str('path', '/a b');
+    line.str('user_agent', 'x\u009b[31my\n');
+    line.strOrNull('absent', undefined);
+    line.end();
+    expect(lines[0]).to.equal(
+      '10:15:30.123 INFO  pounce.lifecycle Response completed  worker_id=1 event=ResponseCompleted status=200 duration_ms=3500.0 path="/a b" user_agent="x\\u009b[31my\\n"\n',
+    );
+  });
+
+  it('text: the access message escapes a quote inside the request line; colors only when asked', () => {
+    const { lines, sink } = capture();
+    const plain = new TextEventLine(sink, 'pounce.access', 1, false);
+    plain.beginQuoted('info', at, '1.2.3.4:5 - ', 'GET /"x HTTP/1.1', ' 200');
+    plain.end();
+    expect(lines[0]).to.equal('10:15:30.123 INFO  pounce.access 1.2.3.4:5 - "GET /\\"x HTTP/1.1" 200  worker_id=1\n');
+    const colored = new TextEventLine(sink, 'pounce.access', undefined, true);
+    colored.begin('warn', at, 'm');
+    colored.end();
+    expect(lines[1]).to.equal('10:15:30.123 \x1b[33mWARN\x1b[39m  pounce.access m\n');
+  });
+});
