@@ -83,7 +83,7 @@ export class LifecycleEmitter implements Observer {
     line.word('method', rec.method);
     line.str('path', rec.path);
     line.int('status', rec.status);
-    line.int('bytes_sent', bodyBytes(rec));
+    line.int('bytes_sent', rec.bytesSent);
     line.ms('duration_ms', roundMs(duration));
     if (slow) line.bool('slow', true);
     traceFields(line, rec);
@@ -97,10 +97,29 @@ export class LifecycleEmitter implements Observer {
     line.word('event', 'ClientDisconnected');
     line.int('connection_id', rec.conn.id);
     line.bool('during_streaming', rec.res.headersSent);
-    line.str('client_addr', rec.conn.clientAddr);
+    line.str('client_addr', rec.clientAddr);
     line.word('method', rec.method);
     line.str('path', rec.path);
-    line.int('bytes_sent', bodyBytes(rec));
+    line.int('bytes_sent', rec.bytesSent);
+    line.ms('duration_ms', roundMs(rec.durationMs));
+    traceFields(line, rec);
+    line.end();
+  }
+
+  /** The server or the app ended the request without a complete response: warn, so it shows at info. */
+  requestAborted(rec: RequestRecord): void {
+    if (!this.warn) return;
+    const line = this.line;
+    line.begin('warn', rec.finishedAt, EVENT_MESSAGES.RequestAborted);
+    line.word('event', 'RequestAborted');
+    line.int('connection_id', rec.conn.id);
+    endedFields(line, rec);
+    line.bool('during_streaming', rec.res.headersSent);
+    line.str('client_addr', rec.clientAddr);
+    line.word('method', rec.method);
+    line.str('path', rec.path);
+    if (rec.status !== 0) line.int('status', rec.status);
+    line.int('bytes_sent', rec.bytesSent);
     line.ms('duration_ms', roundMs(rec.durationMs));
     traceFields(line, rec);
     line.end();
@@ -122,15 +141,18 @@ export class LifecycleEmitter implements Observer {
   }
 }
 
-export function bodyBytes(rec: RequestRecord): number {
-  return (rec.res as { bodyBytes?: number }).bodyBytes ?? 0;
+/** Who ended a request that did not complete, and why (enums: no escaping needed). */
+export function endedFields(line: EventLine, rec: RequestRecord): void {
+  if (rec.endedBy !== undefined) line.word('ended_by', rec.endedBy);
+  if (rec.endCause !== undefined) line.word('cause', rec.endCause);
 }
 
-/** Events inside a traced request carry pounce's own span ids (hex: no escaping needed). */
+/** Events inside a traced request carry its server span's ids (lower-case hex: no escaping needed). */
 export function traceFields(line: EventLine, rec: RequestRecord): void {
-  if (rec.traceId !== undefined) {
-    line.word('trace_id', rec.traceId);
-    line.word('span_id', rec.spanId ?? '');
-    line.word('trace_flags', rec.traceFlags ?? '');
+  const trace = rec.trace;
+  if (trace !== undefined) {
+    line.word('trace_id', trace.traceId);
+    line.word('span_id', trace.spanId);
+    line.word('trace_flags', trace.traceFlags);
   }
 }

@@ -4,35 +4,60 @@ import type { EventLine } from './event-line.js';
 import { eventLineFor } from './logger.js';
 import type { Observer } from '../server/observer.js';
 import type { RequestRecord } from '../server/request-record.js';
-import { bodyBytes, traceFields } from '../lifecycle/emitter.js';
+import { endedFields, traceFields } from '../lifecycle/emitter.js';
+import { escapeControls } from '../server/path.js';
 
 /**
- * One line per completed request (logger `pounce.access`, level info). Added
- * as an observer only when that level is enabled (see serve()). Built field
- * by field like the lifecycle events (see event-line.ts).
+ * One line per request (logger `pounce.access`, level info), also for a
+ * request that ended without a complete response: like nginx, a client that
+ * left before the response head gets status 499; such lines carry
+ * `complete: false`, `ended_by` (client, server, app) and `cause`. Added as
+ * an observer only when that level is enabled (see serve()). Built field by
+ * field like the lifecycle events (see event-line.ts).
  */
 export class AccessLog implements Observer {
-  private readonly line: EventLine;
+  private readonly out: EventLine;
 
   constructor(logger: Logger) {
-    this.line = eventLineFor(logger);
+    this.out = eventLineFor(logger);
   }
 
   responseCompleted(rec: RequestRecord): void {
+    this.line(rec, rec.status);
+  }
+
+  clientDisconnected(rec: RequestRecord): void {
+    this.line(rec, rec.res.headersSent ? rec.status : CLIENT_CLOSED_REQUEST);
+  }
+
+  requestAborted(rec: RequestRecord): void {
+    this.line(rec, rec.status !== 0 ? rec.status : rec.endedBy === 'app' ? 500 : 503);
+  }
+
+  private line(rec: RequestRecord, status: number): void {
     const conn = rec.conn;
-    const line = this.line;
+    const line = this.out;
+    const path = rec.path.indexOf('"') === -1 ? rec.path : rec.path.replace(/"/g, '%22');
     // The message: `127.0.0.1:51660 - "GET /a HTTP/1.1" 200`.
-    line.beginQuoted('info', rec.finishedAt, conn.clientAddr + ':' + conn.clientPort + ' - ', rec.method + ' ' + rec.path + ' HTTP/' + rec.httpVersion, ' ' + rec.status);
+    line.beginQuoted('info', rec.finishedAt, rec.clientAddr + ':' + conn.clientPort + ' - ', rec.method + ' ' + path + ' HTTP/' + rec.httpVersion, ' ' + status);
     line.int('connection_id', conn.id);
-    line.str('client_addr', conn.clientAddr);
+    line.str('client_addr', rec.clientAddr);
     line.word('method', rec.method);
     line.str('path', rec.path);
     line.word('http_version', rec.httpVersion);
-    line.int('status', rec.status);
-    line.int('bytes_sent', bodyBytes(rec));
+    line.int('status', status);
+    line.int('bytes_sent', rec.bytesSent);
     line.ms('duration_ms', roundMs(rec.durationMs));
-    line.strOrNull('user_agent', rec.req.headers['user-agent']);
+    const userAgent = rec.req.headers['user-agent'];
+    line.strOrNull('user_agent', userAgent === undefined ? undefined : escapeControls(userAgent));
+    if (!rec.completed) {
+      line.bool('complete', false);
+      endedFields(line, rec);
+    }
     traceFields(line, rec);
     line.end();
   }
 }
+
+/** nginx's status for a request whose client closed the connection before the response. */
+const CLIENT_CLOSED_REQUEST = 499;
