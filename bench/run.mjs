@@ -14,7 +14,7 @@
 // the median of those per-round ratios.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createReadStream, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
+import { createReadStream, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { get } from 'node:http';
 import { cpus, tmpdir, totalmem, release, hostname } from 'node:os';
@@ -38,10 +38,12 @@ const pounce = (app, ...flags) => ({ cmd: [CLI, join(APPS, app), '--host', HOST,
 /** The variants, in their base order. `floor`: minimum ratio to node-http named by the issue (reported, never enforced). */
 export const VARIANTS = [
   { name: 'node-http', description: 'bare node:http, res.end(\'Hello, World!\'), text/plain', cmd: [join(APPS, 'node-http.mjs')] },
-  { name: 'pounce-off', description: 'pounce, node-style app, --no-access-log, no lifecycle logging', floor: 0.9, ...pounce('hello-node.mjs', '--no-access-log') },
-  { name: 'pounce-info', description: 'pounce, --lifecycle-logging --log-level info --no-access-log (no line per fast request)', floor: 0.9, ...pounce('hello-node.mjs', '--lifecycle-logging', '--log-level', 'info', '--no-access-log') },
-  { name: 'pounce-debug', description: 'pounce, --lifecycle-logging --log-level debug --no-access-log (RequestStarted + ResponseCompleted per request)', floor: 0.7, ...pounce('hello-node.mjs', '--lifecycle-logging', '--log-level', 'debug', '--no-access-log') },
-  { name: 'pounce-access', description: 'pounce, access log on (default), lifecycle off (1 line per request)', ...pounce('hello-node.mjs') },
+  { name: 'pounce-off', description: 'pounce, node-style app, --no-access-log, no lifecycle logging', floor: 0.95, ...pounce('hello-node.mjs', '--no-access-log') },
+  { name: 'pounce-info', description: 'pounce, --lifecycle-logging --log-level info --no-access-log (no line per fast request)', floor: 0.92, ...pounce('hello-node.mjs', '--lifecycle-logging', '--log-level', 'info', '--no-access-log') },
+  { name: 'pounce-debug', description: 'pounce, --lifecycle-logging --log-level debug --no-access-log (RequestStarted + ResponseCompleted per request)', floor: 0.85, ...pounce('hello-node.mjs', '--lifecycle-logging', '--log-level', 'debug', '--no-access-log') },
+  { name: 'pounce-access', description: 'pounce, access log on (default), lifecycle off (1 line per request)', floor: 0.9, ...pounce('hello-node.mjs') },
+  // No flags at all: what a user gets out of the box (text format, access log on).
+  { name: 'pounce-defaults', description: 'pounce with no flags: text format, access log on (1 line per request)', floor: 0.8, cmd: [CLI, join(APPS, 'hello-node.mjs'), '--host', HOST, '--port', '{port}'] },
   { name: 'pounce-fetch', description: 'pounce, fetch-style app (new Response(...)), logging off', ...pounce('hello-fetch.mjs', '--no-access-log') },
   { name: 'fastify-logger', description: 'fastify with its pino logger on (2 lines per request)', peer: 'fastify', cmd: [join(APPS, 'fastify-logger.mjs')] },
   { name: 'node-pino-http', description: 'node:http + pino-http (1 line per request)', peer: 'pino-http', cmd: [join(APPS, 'node-pino-http.mjs')] },
@@ -60,7 +62,7 @@ function usage(code) {
   --threads T        wrk threads (default 1)
   --only a,b         run only these variants (${BASELINE} is always added: it is the baseline)
   --quick            1 round of 2 s (a smoke run)
-  --pin              pin each server to CPU 0 and wrk to CPU 1 (taskset)
+  --pin              pin each server (every thread of it) to CPU 0 and wrk to CPU 1 (taskset)
   --max-foreign F    a run during which other processes used more than F cores
                      (default 0.15) is disturbed: wait for a quiet machine and
                      run it again, up to --retries times (default 2; 0 with --quick)
@@ -254,7 +256,16 @@ async function countLines(path) {
   return lines;
 }
 
-/** CPU seconds (user + system) a process has used so far, from /proc; undefined off Linux. */
+/** The CPUs each thread of a process may run on (Cpus_allowed_list of every /proc/<pid>/task/<tid>); undefined off Linux. */
+function threadAffinity(pid) {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map((tid) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))?.[1] ?? '?');
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds (user + system) a process has used so far, all its threads, from /proc; undefined off Linux. */
 export function cpuSeconds(pid) {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -402,6 +413,9 @@ async function measure(variant, port, opts) {
   try {
     let warmupRequests = 0;
     if (opts.warmup > 0) warmupRequests = (await runWrk(port, opts.warmup, opts, false)).requests;
+    // Pinned: every thread of the server (libuv's pool, V8's helpers: all made after the exec) must be on CPU 0.
+    const affinity = opts.pin ? threadAffinity(child.pid) : undefined;
+    if (affinity && affinity.some((cpusAllowed) => cpusAllowed !== '0')) throw new Error(`${variant.name}: --pin, but threads run on CPUs ${affinity.join(' ')}`);
     if (opts.retries > 0) await waitQuiet(opts.maxForeign, 20);
     const busyBefore = machineBusySeconds();
     const cpuBefore = cpuSeconds(child.pid);
@@ -415,6 +429,7 @@ async function measure(variant, port, opts) {
       ? round2(Math.max(0, (busyAfter - busyBefore - run.wrk_cpu_s) / opts.duration - run.server_cpu_util))
       : null;
     run.served = warmupRequests + run.requests + 1;
+    if (affinity) run.threads_pinned = affinity.length;
   } finally {
     const exit = await stopServer(child);
     if (run) run.exit = exit.signal ?? exit.code;
@@ -600,9 +615,12 @@ async function main() {
   writeFileSync(out, JSON.stringify(report, null, 2) + '\n');
 
   const m = report.machine;
+  const bare = results.find((r) => r.name === BASELINE);
   process.stdout.write(
     `\n${started.toISOString().slice(0, 10)} · ${m.cpus} cores ${m.cpu_model} · ${m.os} · node ${m.node} · ${m.wrk}\n` +
-      `${opts.rounds} rounds x ${opts.duration} s, wrk -t${opts.threads} -c${opts.connections}${opts.pin ? ', pinned (server CPU 0, wrk CPU 1)' : ''}\n\n` +
+      `${opts.rounds} rounds x ${opts.duration} s, wrk -t${opts.threads} -c${opts.connections}${opts.pin ? ', pinned (server and all its threads on CPU 0, wrk on CPU 1)' : ''}\n` +
+      `bare node:http: ${bare ? `${Math.round(bare.rps_median).toLocaleString('en-US')} req/s, ${bare.cpu_us_per_req_median} µs CPU/req (medians)` : 'not run'}; ` +
+      `other processes used up to ${Math.max(...results.map((r) => r.foreign_cpu_max))} cores during a run${results.some((r) => r.disturbed_runs) ? ' (a busy machine: read the ratios with that in mind)' : ''}\n\n` +
       markdownTable(results) +
       `\n\nresults: ${relative(process.cwd(), out) || out}\n`,
   );
