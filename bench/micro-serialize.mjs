@@ -96,4 +96,22 @@ time('JSON.stringify (object per line)', (i) => {
     duration_ms: roundMs(rec.finishedAt - rec.startedAt), msg: 'Response completed',
   }) + '\n');
 });
+// 5. The text format: pounce's TextEventLine against pino-pretty (which parses each JSON line back).
+const { TextEventLine } = await dist('observability/event-line.js');
+const text = new TextEventLine(drop, 'pounce.lifecycle', 1, false);
+time('text: hand-built (TextEventLine)', (i) => {
+  text.begin('debug', rec.finishedAt + i, 'Response completed');
+  text.word('event', 'ResponseCompleted');
+  text.int('connection_id', rec.conn.id);
+  text.str('method', rec.method);
+  text.str('path', rec.path);
+  text.int('status', rec.status);
+  text.int('bytes_sent', rec.bytes);
+  text.ms('duration_ms', roundMs(rec.finishedAt - rec.startedAt));
+  text.end();
+});
+const { prettyFactory } = require('pino-pretty');
+const pretty = prettyFactory({ colorize: false, singleLine: true, messageKey: 'msg', timestampKey: 'timestamp', translateTime: 'UTC:HH:MM:ss.l' });
+const jsonLine = (i) => HEAD.debug + isoTimestamp(rec.finishedAt + i) + '","logger":"pounce.lifecycle","worker_id":1,"event":"ResponseCompleted","connection_id":42,"method":"GET","path":"/api/users","status":200,"bytes_sent":13,"duration_ms":0.123,"msg":"Response completed"}';
+time('text: pino-pretty of the JSON line (line built apart)', (i) => drop.write(pretty(jsonLine(i))));
 process.stdout.write(`(${sink > 0 ? 'ok' : 'nothing written'})\n`);

@@ -173,7 +173,7 @@ export async function serve(
       await tracing?.shutdown();
       if (role === 'worker') loggers.server.info({ event: 'WorkerStopped', pid: process.pid }, `worker ${workerId} stopped`);
       else loggers.server.info({ event: 'ServerStopped' }, 'pounce stopped');
-      // Loggers made here are ours to close (their writer thread ends); the caller's stay open.
+      // Loggers made here are ours to close (everything pending is written); the caller's are only flushed.
       if (options.loggers) loggers.flush();
       else loggers.close();
     }));
