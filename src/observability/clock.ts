@@ -21,13 +21,18 @@ let cachedPrefix = '';
  */
 export function isoTimestamp(epochMs: number): string {
   const second = Math.floor(epochMs / 1000);
+  const micros = Math.floor((epochMs - second * 1000) * 1000);
+  return secondPrefix(second) + (micros < 100000 ? String(micros).padStart(6, '0') : String(micros)) + 'Z';
+}
+
+/** `2026-02-12T10:15:30.` for a second since the epoch: cached, made once per second. */
+export function secondPrefix(second: number): string {
   if (second !== cachedSecond) {
     resync();
     cachedSecond = second;
     cachedPrefix = new Date(second * 1000).toISOString().slice(0, 20);
   }
-  const micros = Math.floor((epochMs - second * 1000) * 1000);
-  return cachedPrefix + (micros < 100000 ? String(micros).padStart(6, '0') : String(micros)) + 'Z';
+  return cachedPrefix;
 }
 
 function resync(): void {

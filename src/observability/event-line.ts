@@ -11,7 +11,8 @@
  * One EventLine is reused for every line of its logger (begin() resets it):
  * there is one thread and a line is begun and ended in one synchronous call.
  */
-import { isoTimestamp, textTime } from './clock.js';
+import { isoTimestamp, secondPrefix, textTime } from './clock.js';
+import type { ByteSink } from './line-writer.js';
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -222,4 +223,245 @@ export class TextEventLine implements EventLine {
     this.line = '';
     this.sink.write(line);
   }
+}
+
+/**
+ * JSON lines written as bytes straight into the log destination's buffer
+ * (see LineWriter): the same bytes JsonEventLine makes (a test holds them
+ * equal), without making a string — no garbage to collect, nothing to
+ * flatten or encode when the buffer is written.
+ */
+export class JsonByteLine implements EventLine {
+  private readonly afterTimestamp: string;
+  // The message goes last: kept until end().
+  private msg = '';
+  private before = '';
+  private quoted = '';
+  private after = '';
+  private quotedMsg = false;
+
+  constructor(
+    private readonly sink: ByteSink,
+    logger: string,
+    workerId: number | undefined,
+  ) {
+    this.afterTimestamp = '","logger":' + jsonString(logger) + (workerId === undefined ? '' : ',"worker_id":' + workerId);
+  }
+
+  begin(level: EventLevel, at: number, msg: string): void {
+    this.start(level, at);
+    this.msg = msg;
+    this.quotedMsg = false;
+  }
+  beginQuoted(level: EventLevel, at: number, before: string, quoted: string, after: string): void {
+    this.start(level, at);
+    this.before = before;
+    this.quoted = quoted;
+    this.after = after;
+    this.quotedMsg = true;
+  }
+  private start(level: EventLevel, at: number): void {
+    const sink = this.sink;
+    sink.beginLine();
+    const second = Math.floor(at / 1000);
+    const prefix = secondPrefix(second);
+    const micros = Math.floor((at - second * 1000) * 1000);
+    const head = LEVEL_HEADS[level];
+    const tail = this.afterTimestamp;
+    sink.room(head.length + prefix.length + 7 + tail.length);
+    const b = sink.buf;
+    let p = ascii(b, sink.pos, head);
+    p = ascii(b, p, prefix);
+    // Six digits of microseconds, then Z.
+    for (let d = 100000, n = micros; d >= 1; d /= 10) {
+      const digit = Math.floor(n / d);
+      b[p++] = 48 + digit;
+      n -= digit * d;
+    }
+    b[p++] = 90; // Z
+    sink.pos = ascii(b, p, tail);
+  }
+  private key(key: string, quote: boolean): void {
+    const sink = this.sink;
+    sink.room(key.length + 5);
+    const b = sink.buf;
+    let p = sink.pos;
+    b[p++] = 44; // ,
+    b[p++] = 34; // "
+    p = ascii(b, p, key);
+    b[p++] = 34;
+    b[p++] = 58; // :
+    if (quote) b[p++] = 34;
+    sink.pos = p;
+  }
+  word(key: string, value: string): void {
+    this.str(key, value);
+  }
+  str(key: string, value: string): void {
+    this.key(key, true);
+    escaped(this.sink, value);
+    this.sink.buf[this.sink.pos++] = 34; // room() left one byte for it
+  }
+  strOrNull(key: string, value: string | undefined): void {
+    if (value === undefined) this.raw(key, 'null');
+    else this.str(key, value);
+  }
+  int(key: string, value: number): void {
+    this.key(key, false);
+    if (Number.isInteger(value) && value >= 0 && value < 1e15) digits(this.sink, value);
+    else this.rawValue(String(value));
+  }
+  ms(key: string, value: number): void {
+    this.key(key, false);
+    // A duration rounded to microseconds: digits, and up to three decimals, as String(value) would write them.
+    const micros = Math.round(value * 1000);
+    if (value >= 0 && value < 1e12 && micros / 1000 === value) {
+      const whole = Math.floor(micros / 1000);
+      digits(this.sink, whole);
+      let frac = micros - whole * 1000;
+      if (frac !== 0) {
+        const sink = this.sink;
+        sink.room(4);
+        const b = sink.buf;
+        let p = sink.pos;
+        b[p++] = 46; // .
+        for (let d = 100; frac !== 0; d /= 10) {
+          const digit = Math.floor(frac / d);
+          b[p++] = 48 + digit;
+          frac -= digit * d;
+        }
+        sink.pos = p;
+      }
+    } else {
+      this.rawValue(String(value));
+    }
+  }
+  bool(key: string, value: boolean): void {
+    this.raw(key, value ? 'true' : 'false');
+  }
+  private raw(key: string, value: string): void {
+    this.key(key, false);
+    this.rawValue(value);
+  }
+  private rawValue(value: string): void {
+    const sink = this.sink;
+    sink.room(value.length);
+    sink.pos = ascii(sink.buf, sink.pos, value);
+  }
+  end(): void {
+    const sink = this.sink;
+    sink.room(8);
+    sink.pos = ascii(sink.buf, sink.pos, ',"msg":"');
+    if (this.quotedMsg) {
+      escaped(sink, this.before);
+      sink.room(2);
+      sink.buf[sink.pos++] = 92; // \"
+      sink.buf[sink.pos++] = 34;
+      escaped(sink, this.quoted);
+      sink.room(2);
+      sink.buf[sink.pos++] = 92;
+      sink.buf[sink.pos++] = 34;
+      escaped(sink, this.after);
+    } else {
+      escaped(sink, this.msg);
+    }
+    sink.room(3);
+    const b = sink.buf;
+    b[sink.pos++] = 34; // "
+    b[sink.pos++] = 125; // }
+    b[sink.pos++] = 10; // \n
+    sink.endLine();
+  }
+}
+
+/** Copy an ASCII string's characters into b at p (room already made); returns the new end. */
+function ascii(b: Buffer, p: number, s: string): number {
+  for (let i = 0; i < s.length; i++) b[p++] = s.charCodeAt(i);
+  return p;
+}
+
+/** A non-negative integer's decimal digits. */
+function digits(sink: ByteSink, n: number): void {
+  sink.room(16);
+  const b = sink.buf;
+  const start = sink.pos;
+  let p = start;
+  do {
+    const q = Math.floor(n / 10);
+    b[p++] = 48 + (n - q * 10);
+    n = q;
+  } while (n > 0);
+  // Written backwards: turn them around.
+  for (let i = start, j = p - 1; i < j; i++, j--) {
+    const t = b[i]!;
+    b[i] = b[j]!;
+    b[j] = t;
+  }
+  sink.pos = p;
+}
+
+const HEX = '0123456789abcdef';
+
+/**
+ * The inside of a JSON string for `s`, as UTF-8, escaped exactly as
+ * jsonString() does (JSON.stringify's escapes, plus DEL and C1 as \u00XX).
+ * Leaves room for one more byte (the closing quote).
+ */
+function escaped(sink: ByteSink, s: string): void {
+  // At most 6 bytes per UTF-16 unit (\u00XX; a surrogate pair is 4 bytes for 2 units).
+  sink.room(s.length * 6 + 1);
+  const b = sink.buf;
+  let p = sink.pos;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x7f) {
+      if (c >= 0x20) {
+        if (c === 34 || c === 92) b[p++] = 92;
+        b[p++] = c;
+        continue;
+      }
+      b[p++] = 92;
+      switch (c) {
+        case 8: b[p++] = 98; break; // \b
+        case 9: b[p++] = 116; break; // \t
+        case 10: b[p++] = 110; break; // \n
+        case 12: b[p++] = 102; break; // \f
+        case 13: b[p++] = 114; break; // \r
+        default: p = unicodeEscape(b, p - 1, c);
+      }
+    } else if (c <= 0x9f) {
+      p = unicodeEscape(b, p, c); // DEL, C1
+    } else if (c < 0x800) {
+      b[p++] = 0xc0 | (c >> 6);
+      b[p++] = 0x80 | (c & 0x3f);
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      const next = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+        const cp = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+        b[p++] = 0xf0 | (cp >> 18);
+        b[p++] = 0x80 | ((cp >> 12) & 0x3f);
+        b[p++] = 0x80 | ((cp >> 6) & 0x3f);
+        b[p++] = 0x80 | (cp & 0x3f);
+        i++;
+      } else {
+        p = unicodeEscape(b, p, c); // a lone surrogate, as JSON.stringify writes it
+      }
+    } else {
+      b[p++] = 0xe0 | (c >> 12);
+      b[p++] = 0x80 | ((c >> 6) & 0x3f);
+      b[p++] = 0x80 | (c & 0x3f);
+    }
+  }
+  sink.pos = p;
+}
+
+/** `\uXXXX` (lower-case hex) at p; returns the new end. */
+function unicodeEscape(b: Buffer, p: number, c: number): number {
+  b[p++] = 92;
+  b[p++] = 117;
+  b[p++] = HEX.charCodeAt((c >> 12) & 15);
+  b[p++] = HEX.charCodeAt((c >> 8) & 15);
+  b[p++] = HEX.charCodeAt((c >> 4) & 15);
+  b[p++] = HEX.charCodeAt(c & 15);
+  return p;
 }

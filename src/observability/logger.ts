@@ -1,7 +1,7 @@
 import { isatty } from 'node:tty';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { isoTimestamp, nowMs } from './clock.js';
-import { JsonEventLine, TextEventLine, type EventLevel, type EventLine } from './event-line.js';
+import { JsonByteLine, JsonEventLine, TextEventLine, type EventLevel, type EventLine } from './event-line.js';
 import { LineWriter, type LineWriterOptions } from './line-writer.js';
 import { TextDestination } from './text-format.js';
 
@@ -72,7 +72,12 @@ export function createLoggers(options: LoggerOptions): Loggers {
     const logger = root.child(options.workerId === undefined ? { logger: name } : { logger: name, worker_id: options.workerId });
     eventLines.set(
       logger,
-      options.format === 'text' ? new TextEventLine(writer, name, options.workerId, color) : new JsonEventLine(writer, name, options.workerId),
+      options.format === 'text'
+        ? new TextEventLine(writer, name, options.workerId, color)
+        : // Into the LineWriter's buffer as bytes; any other destination takes strings.
+          writer instanceof LineWriter
+          ? new JsonByteLine(writer, name, options.workerId)
+          : new JsonEventLine(writer, name, options.workerId),
     );
     return logger;
   };
