@@ -56,12 +56,9 @@ export function sharedFdWriterOptions(fd: number): LineWriterOptions {
  * access lines, the app's captured output) goes through one LineWriter, so
  * they leave in the order they were made.
  *
- * Lines are appended as bytes to one buffer and written with one write(2) at
+ * Lines are appended to one pending string and written with one write(2) at
  * the end of the tick (setImmediate: after the I/O callbacks of this turn of
  * the event loop, so a busy server writes every request of a turn at once).
- * String lines (pino's) are encoded into it as they come; the JSON lifecycle
- * and access lines are written into it byte by byte (JsonByteLine, in
- * event-line.ts): no string, no garbage, nothing to encode later.
  * No thread: measured on the bench (see bench/README.md), a writer thread
  * cost more CPU per request than the write(2) it took off the serving thread,
  * and with --workers = cores there is no idle core for it.
@@ -77,15 +74,13 @@ export function sharedFdWriterOptions(fd: number): LineWriterOptions {
  * Each write(2) carries whole lines, at most maxWriteBytes if set (PIPE_BUF
  * on a pipe shared by several processes).
  */
-export class LineWriter implements ByteSink {
-  /** Pending bytes are buf[0, pos); a line being built starts at lineStart. */
-  buf: Buffer;
-  pos = 0;
-  private lineStart = 0;
-  private lineOpen = false;
+export class LineWriter {
+  private pending = '';
   private readonly maxWriteBytes: number;
   private readonly shorten: boolean;
-  private readonly maxPendingBytes: number;
+  /** In UTF-16 units: pending.length counts those, bytes are at most 3 times as many. */
+  private readonly maxPendingUnits: number;
+  private readonly buffer: Buffer;
   private scheduled = false;
   private readonly endOfTick = () => {
     this.scheduled = false;
@@ -98,9 +93,9 @@ export class LineWriter implements ByteSink {
   ) {
     this.maxWriteBytes = options.maxWriteBytes ?? Infinity;
     this.shorten = options.oversizeLines === 'shorten' && Number.isFinite(this.maxWriteBytes);
-    this.maxPendingBytes = Math.max(1, options.maxPendingBytes ?? 64 * 1024);
-    // Room for everything pending plus the line that goes past the bound (a longer line grows it, for that line).
-    this.buf = Buffer.allocUnsafeSlow(this.maxPendingBytes + 16 * 1024);
+    this.maxPendingUnits = Math.max(1, Math.floor((options.maxPendingBytes ?? 64 * 1024) / 3));
+    // Room for everything pending plus the line that went past the bound, if it is not huge.
+    this.buffer = Buffer.allocUnsafeSlow(this.maxPendingUnits * 3 + 16 * 1024);
   }
 
   /** One complete line (newline included); pino's destination interface too. */
@@ -109,71 +104,28 @@ export class LineWriter implements ByteSink {
     if (this.shorten && line.length * 3 > this.maxWriteBytes && Buffer.byteLength(line) > this.maxWriteBytes) {
       line = shortenLine(line, this.maxWriteBytes);
     }
-    this.beginLine();
-    this.room(line.length * 3);
-    this.pos += this.buf.write(line, this.pos, 'utf8');
-    this.lineOpen = false;
-    this.lineDone();
-    return true;
-  }
-
-  /** ByteSink: a line built in place starts here (a line left unfinished by an exception is dropped). */
-  beginLine(): void {
-    if (this.lineOpen) this.pos = this.lineStart;
-    this.lineStart = this.pos;
-    this.lineOpen = true;
-  }
-
-  /** ByteSink: make room for `bytes` more at pos (buf may be replaced: read it again). */
-  room(bytes: number): void {
-    if (this.pos + bytes <= this.buf.length) return;
-    // Write out the complete lines and move the one being built to the front.
-    if (this.lineStart > 0) {
-      writeLines(this.fd, this.buf, 0, this.lineStart, this.maxWriteBytes);
-      this.buf.copy(this.buf, 0, this.lineStart, this.pos);
-      this.pos -= this.lineStart;
-      this.lineStart = 0;
-    }
-    if (this.pos + bytes > this.buf.length) {
-      // One line longer than the buffer: a bigger one, for as long as it takes.
-      const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.pos + bytes));
-      this.buf.copy(bigger, 0, 0, this.pos);
-      this.buf = bigger;
-    }
-  }
-
-  /** ByteSink: the line built in place is complete (its newline included). */
-  endLine(): void {
-    this.lineOpen = false;
-    if (this.shorten && this.pos - this.lineStart > this.maxWriteBytes) {
-      // Rare: a lifecycle/access line over PIPE_BUF on a shared pipe (a huge path or user agent).
-      const line = this.buf.toString('utf8', this.lineStart, this.pos);
-      this.pos = this.lineStart;
-      this.write(line);
-      return;
-    }
-    this.lineDone();
-  }
-
-  private lineDone(): void {
-    if (this.pos > this.maxPendingBytes) this.flush();
+    this.pending += line;
+    if (this.pending.length > this.maxPendingUnits) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.endOfTick);
     }
-    // A buffer grown for one long line goes back to its size once written.
-    if (this.pos === 0 && this.buf.length > this.maxPendingBytes + 16 * 1024) this.buf = Buffer.allocUnsafeSlow(this.maxPendingBytes + 16 * 1024);
+    return true;
   }
 
   /** Write everything logged so far, now. Safe to call from exit handlers. */
   flush(): void {
-    // A line being built (an exit handler running in the middle of one cannot happen, but an exception can) stays.
-    const end = this.lineOpen ? this.lineStart : this.pos;
-    if (end === 0) return;
-    writeLines(this.fd, this.buf, 0, end, this.maxWriteBytes);
-    if (end < this.pos) this.buf.copy(this.buf, 0, end, this.pos);
-    this.pos -= end;
-    this.lineStart = 0;
+    const text = this.pending;
+    if (text === '') return;
+    this.pending = '';
+    // Encoded into one buffer kept for the purpose: a fresh Buffer per write cost 5x more (bench/README.md).
+    if (text.length * 3 <= this.buffer.length) {
+      const length = this.buffer.write(text, 0, 'utf8');
+      writeLines(this.fd, this.buffer, 0, length, this.maxWriteBytes);
+    } else {
+      const bytes = Buffer.from(text, 'utf8');
+      writeLines(this.fd, bytes, 0, bytes.length, this.maxWriteBytes);
+    }
   }
 
   /** pino calls this on `logger.flush()`. */
@@ -185,18 +137,6 @@ export class LineWriter implements ByteSink {
   close(): void {
     this.flush();
   }
-}
-
-/**
- * Where a line can be built as bytes, in place: write into buf from pos,
- * after room(n) has made sure n bytes fit (room() may replace buf).
- */
-export interface ByteSink {
-  buf: Buffer;
-  pos: number;
-  beginLine(): void;
-  room(bytes: number): void;
-  endLine(): void;
 }
 
 const TRUNCATED = '…[truncated]';

@@ -1,7 +1,7 @@
 import { isatty } from 'node:tty';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { isoTimestamp, nowMs } from './clock.js';
-import { JsonByteLine, JsonEventLine, TextEventLine, type EventLevel, type EventLine } from './event-line.js';
+import { JsonEventLine, TextEventLine, type EventLevel, type EventLine } from './event-line.js';
 import { LineWriter, type LineWriterOptions } from './line-writer.js';
 import { TextDestination } from './text-format.js';
 
@@ -74,10 +74,7 @@ export function createLoggers(options: LoggerOptions): Loggers {
       logger,
       options.format === 'text'
         ? new TextEventLine(writer, name, options.workerId, color)
-        : // Into the LineWriter's buffer as bytes; any other destination takes strings.
-          writer instanceof LineWriter
-          ? new JsonByteLine(writer, name, options.workerId)
-          : new JsonEventLine(writer, name, options.workerId),
+        : new JsonEventLine(writer, name, options.workerId),
     );
     return logger;
   };

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { JsonByteLine, JsonEventLine, TextEventLine, jsonString } from '../../src/observability/event-line.js';
+import { JsonEventLine, TextEventLine, jsonString } from '../../src/observability/event-line.js';
 
 const capture = () => {
   const lines: string[] = [];
@@ -69,63 +69,5 @@ describe('EventLine (hand-built lifecycle and access lines)', () => {
     colored.begin('warn', at, 'm');
     colored.end();
     expect(lines[1]).to.equal('10:15:30.123 \x1b[33mWARN\x1b[39m  pounce.access m\n');
-  });
-});
-
-describe('JsonByteLine (JSON lines written as bytes into the LineWriter)', () => {
-  /** A ByteSink that keeps what it is given (and starts small, to exercise room()). */
-  const byteSink = () => {
-    const sink = {
-      buf: Buffer.alloc(8),
-      pos: 0,
-      lines: [] as string[],
-      start: 0,
-      beginLine() {
-        sink.start = sink.pos;
-      },
-      room(n: number) {
-        if (sink.pos + n > sink.buf.length) {
-          const bigger = Buffer.alloc(Math.max(sink.buf.length * 2, sink.pos + n));
-          sink.buf.copy(bigger, 0, 0, sink.pos);
-          sink.buf = bigger;
-        }
-      },
-      endLine() {
-        sink.lines.push(sink.buf.toString('utf8', sink.start, sink.pos));
-      },
-    };
-    return sink;
-  };
-  const strings = ['', '/', '/api/users', 'a"b\\c', 'tab\there\nnl\r\u0000\u0001\u001f', '\u007f\u0080\u0085\u009b\u009f\u00a0é', '✓ 中文 😀 \ud83d', '\udc00x\ud800', 'x'.repeat(5000)];
-  const numbers = [0, 1, 9, 10, 42, 65535, 123456789012, 3500, 0.05, 0.123, 1.5, 0.001, 999.999, 300.00000000000006, -1, 1e21, NaN];
-  const build = (line: import('../../src/observability/event-line.js').EventLine, i: number) => {
-    const s = strings[i % strings.length]!;
-    const n = numbers[i % numbers.length]!;
-    if (i % 3 === 0) line.begin((['debug', 'info', 'warn', 'error'] as const)[i % 4]!, at + i * 1.234567, 'Response completed');
-    else line.beginQuoted('info', at + i * 0.001, `1.2.3.4:${i} - `, `GET ${s} HTTP/1.1`, ` ${200 + i}`);
-    line.word('event', 'ResponseCompleted');
-    line.int('connection_id', i);
-    line.str('path', s);
-    line.int('n', n);
-    line.ms('duration_ms', n);
-    line.bool('slow', i % 2 === 0);
-    line.strOrNull('user_agent', i % 4 === 0 ? undefined : s);
-    line.end();
-  };
-
-  it('writes exactly the bytes JsonEventLine writes, for every kind of value', () => {
-    const strs = capture();
-    const bytes = byteSink();
-    const viaString = new JsonEventLine(strs.sink, 'pounce.lifecycle', 7);
-    const viaBytes = new JsonByteLine(bytes, 'pounce.lifecycle', 7);
-    for (let i = 0; i < 200; i++) {
-      build(viaString, i);
-      build(viaBytes, i);
-    }
-    expect(bytes.lines).to.have.length(200);
-    for (let i = 0; i < 200; i++) {
-      expect(bytes.lines[i], `line ${i}`).to.equal(Buffer.from(strs.lines[i]!, 'utf8').toString('utf8'));
-      if (!/(NaN|Infinity)/.test(strs.lines[i]!)) JSON.parse(bytes.lines[i]!);
-    }
   });
 });
