@@ -128,7 +128,8 @@ export class OtlpReceiver {
       return { status: 400, body: '{}' };
     }
     this.accept(payload, json ? 'http/json' : 'http/protobuf');
-    return { status: this.options.status ?? 200, body: '{}' };
+    // An empty ExportTraceServiceResponse, in the request's encoding.
+    return json ? { status: this.options.status ?? 200, body: '{}' } : { status: this.options.status ?? 200, body: '', headers: { 'content-type': 'application/x-protobuf' } };
   }
 
   /** A decoded export request (JSON shape) arrived. */
