@@ -14,9 +14,12 @@
  *   says; pounce's endpoint (`--otel-endpoint`) becomes the traces exporter's
  *   endpoint. pounce owns that SDK: its diagnostics become pounce.server lines.
  */
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { diag, DiagLogLevel, trace, type TracerProvider } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { armRequestContext } from '../../app/context.js';
+import { parseAppSpec } from '../../app/load.js';
 import type { Observer } from '../../server/observer.js';
 import type { RequestRecord } from '../../server/request-record.js';
 import { PinoDiagLogger } from './diag.js';
@@ -56,6 +59,7 @@ export async function startTracing(plan: TracingPlan, deps: TracingDeps): Promis
   const { logger } = deps;
   const owned = plan.sdk === 'pounce' ? await startOwnSdk(plan, deps) : undefined;
   const provider = trace.getTracerProvider();
+  if (owned) linkAppApiCopy(deps.appDescription, provider);
   const tracer = provider.getTracer('pounce', deps.version);
   const requests = new RequestTracer(tracer, { workerId: deps.workerId, thresholdMs: deps.thresholdMs, attributeCountLimit: attributeCountLimitFromEnv() });
   // Requests run in the request context (AsyncLocalStorage), body listeners included:
@@ -158,6 +162,27 @@ async function startOwnSdk(plan: TracingPlan, deps: TracingDeps): Promise<OwnSdk
       diag.disable();
     },
   };
+}
+
+/**
+ * An app that resolves its own copy of @opentelemetry/api shares the globals
+ * (one per major version), but a tracer it took at import time — before
+ * pounce registered its SDK — belongs to its copy's proxy provider, which only
+ * its copy's registration would complete: complete it with pounce's provider.
+ */
+function linkAppApiCopy(appDescription: string, provider: TracerProvider): void {
+  try {
+    const ours = createRequire(import.meta.url).resolve('@opentelemetry/api');
+    const appRequire = createRequire(resolve(parseAppSpec(appDescription).file));
+    const theirs = appRequire.resolve('@opentelemetry/api');
+    if (theirs === ours) return;
+    const api = appRequire(theirs) as { trace?: { _proxyTracerProvider?: { setDelegate?: (p: TracerProvider) => void; getDelegate?: () => unknown } } };
+    const proxy = api.trace?._proxyTracerProvider;
+    const delegate = (provider as { getDelegate?: () => TracerProvider }).getDelegate?.() ?? provider;
+    if (proxy?.setDelegate && proxy !== (provider as unknown)) proxy.setDelegate(delegate);
+  } catch {
+    // No copy of its own (or no file to resolve from): nothing to link.
+  }
 }
 
 /** The registered provider (behind the API's proxy) flushes if it can. */
