@@ -20,7 +20,7 @@ import { diag, DiagLogLevel, trace, type TracerProvider } from '@opentelemetry/a
 import type { Logger } from 'pino';
 import { armRequestContext } from '../../app/context.js';
 import { parseAppSpec } from '../../app/load.js';
-import type { Observer } from '../../server/observer.js';
+import type { Observer, RequestTracing } from '../../server/observer.js';
 import type { RequestRecord } from '../../server/request-record.js';
 import { PinoDiagLogger } from './diag.js';
 import { ExportReporter } from './export-reporter.js';
@@ -49,8 +49,8 @@ export interface Tracing {
   begin(rec: RequestRecord): void;
   /** Run the app with the request's span active. */
   runApp<T>(rec: RequestRecord, run: () => T): T;
-  /** The rest of the request's life (slow, completed, disconnected); goes first among the observers. */
-  readonly observer: Observer;
+  /** The same begin/runApp for the tracker, and the rest of the request's life (slow, completed, disconnected, aborted). */
+  readonly observer: Observer & RequestTracing;
   /** Export what is queued (bounded by timeoutMs), report what was lost. Never throws. */
   shutdown(timeoutMs?: number): Promise<void>;
 }

@@ -12,7 +12,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType, setRPCMetadata, type RPCMetadata } from '@opentelemetry/core';
-import type { Observer } from '../../server/observer.js';
+import type { Observer, RequestTracing } from '../../server/observer.js';
 import type { RequestRecord } from '../../server/request-record.js';
 import { detectRoute } from './route.js';
 
@@ -53,7 +53,7 @@ export interface RequestTracerOptions {
  * One SERVER span per request, made through `@opentelemetry/api` on whatever
  * TracerProvider and propagator are registered.
  *
- * - begin (before any log line of the request): if an instrumentation
+ * - begin (called by the tracker before any observer hears of the request): if an instrumentation
  *   (instrumentation-http) already made a SERVER span for this request — it is
  *   the active span while pounce's request listener runs — pounce adopts it:
  *   adds its attributes, lets the instrumentation end it, logs its ids.
@@ -64,12 +64,12 @@ export interface RequestTracerOptions {
  *   to the client in `traceresponse`.
  * - runApp: pounce's span is the active context while the app runs.
  * - requestSlow / clientDisconnected: span events.
- * - responseCompleted / clientDisconnected: status, route, error; end at the
- *   instant the lifecycle log reports.
+ * - responseCompleted / clientDisconnected / requestAborted: status, route,
+ *   error; end at the instant the lifecycle log reports.
  *
  * Health checks (`rec.deferred`) are never traced.
  */
-export class RequestTracer implements Observer {
+export class RequestTracer implements Observer, RequestTracing {
   private attributeCountLimit: number;
   private limitKnown = false;
 
@@ -78,10 +78,6 @@ export class RequestTracer implements Observer {
     private readonly options: RequestTracerOptions,
   ) {
     this.attributeCountLimit = options.attributeCountLimit;
-  }
-
-  requestStarted(rec: RequestRecord): void {
-    this.begin(rec);
   }
 
   /** Start (or adopt) the request's SERVER span and put its ids on the record. */
@@ -98,7 +94,7 @@ export class RequestTracer implements Observer {
     // On the active context: an instrumentation's "suppress tracing" mark (its ignore hook) is kept.
     const parent = propagation.extract(active, headers);
     const known = KNOWN_METHODS.has(rec.method);
-    const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+    const scheme = (req.socket as TLSSocket).encrypted ? 'https' : rec.scheme;
     const conn = rec.conn;
     const socket = req.socket;
     // Most important first: under a count limit, the SDK keeps the first ones.
@@ -108,14 +104,15 @@ export class RequestTracer implements Observer {
       'url.scheme': scheme,
       'server.address': conn.serverAddr,
       'server.port': conn.serverPort,
-      'client.address': conn.clientAddr,
+      'client.address': rec.clientAddr,
       'network.protocol.version': req.httpVersion === '2.0' ? '2' : req.httpVersion,
       'pounce.connection_id': conn.id,
       'pounce.worker_id': this.options.workerId,
     };
     const host = headers.host ?? headers[':authority'];
     if (typeof host === 'string' && host !== '') serverFromHost(host, scheme, attributes);
-    attributes['client.port'] = conn.clientPort;
+    // Behind a trusted proxy the client is the forwarded one, whose port pounce does not know.
+    if (rec.clientAddr === conn.clientAddr) attributes['client.port'] = conn.clientPort;
     const url = req.url;
     const q = url === undefined ? -1 : url.indexOf('?');
     if (q >= 0 && q < url!.length - 1) attributes['url.query'] = url!.slice(q + 1).replace(REDACTED_QUERY, '$1$2=REDACTED');
@@ -179,6 +176,11 @@ export class RequestTracer implements Observer {
     this.finish(rec, true);
   }
 
+  /** The server (timeout, drain, protocol error) or the app cut the request: error.type says why. */
+  requestAborted(rec: RequestRecord): void {
+    this.finish(rec, true);
+  }
+
   private finish(rec: RequestRecord, disconnected: boolean): void {
     const traced = rec.span as TracedRequest | undefined;
     if (!traced) return;
@@ -187,10 +189,10 @@ export class RequestTracer implements Observer {
     // An adopted span is usually ended by its instrumentation already (it listens first).
     if (!span.isRecording()) return;
     const res = rec.res;
-    if (disconnected) {
+    if (disconnected && (rec.endedBy ?? 'client') === 'client') {
       span.addEvent(
         'client.disconnected',
-        { 'pounce.during_streaming': res.headersSent, 'pounce.bytes_sent': bytesSent(rec) },
+        { 'pounce.during_streaming': res.headersSent, 'pounce.bytes_sent': rec.bytesSent },
         rec.finishedAt,
       );
     }
@@ -203,8 +205,8 @@ export class RequestTracer implements Observer {
     if (err !== undefined) {
       recordError(span, err, rec.finishedAt);
     } else if (disconnected) {
-      span.setAttribute('error.type', 'client_disconnect');
-      span.setStatus({ code: SpanStatusCode.ERROR, message: 'client disconnected before the response was complete' });
+      span.setAttribute('error.type', rec.endCause ?? 'client_disconnect');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `${rec.endedBy ?? 'client'} ended the request before the response was complete` });
     } else if (rec.status >= 500) {
       span.setAttribute('error.type', String(rec.status));
       span.setStatus({ code: SpanStatusCode.ERROR });
@@ -251,16 +253,10 @@ function adoptable(span: Span): boolean {
 function setIds(rec: RequestRecord, ids: SpanContext): void {
   if (!trace.isSpanContextValid(ids)) return;
   const flags = ids.traceFlags < 16 ? '0' + ids.traceFlags.toString(16) : ids.traceFlags.toString(16);
-  rec.traceId = ids.traceId;
-  rec.spanId = ids.spanId;
-  rec.traceFlags = flags;
+  rec.trace = { traceId: ids.traceId, spanId: ids.spanId, traceFlags: flags };
   // Before the app can write its head: the client learns the ids of its request
   // (W3C Trace Context Level 2 `traceresponse`).
   if (!rec.res.headersSent) rec.res.setHeader('traceresponse', `00-${ids.traceId}-${ids.spanId}-${flags}`);
-}
-
-function bytesSent(rec: RequestRecord): number {
-  return (rec.res as { bodyBytes?: number }).bodyBytes ?? 0;
 }
 
 function recordError(span: Span, err: unknown, at: number): void {
