@@ -360,3 +360,52 @@ export default function app(req, res) {
     }
   });
 });
+
+describe('tracing: errors and cuts', function () {
+  it('an app error under instrumentation-http: its SERVER span records the exception and error.type', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const pounce = await startPounce({
+        app: 'tracing-fetch.js',
+        args: ['--lifecycle-logging', '--log-level', 'debug'],
+        env: { NODE_OPTIONS: `--import=${PRELOAD}`, OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_BSP_SCHEDULE_DELAY: '50' },
+      });
+      expect((await get(`${pounce.url}/throw`)).status).to.equal(500);
+      const spans = await receiver.waitFor((all) => all.length >= 1, 5000);
+      await pounce.stop();
+      const span = servers(spans)[0]!;
+      expect(span.scope.name).to.equal('@opentelemetry/instrumentation-http');
+      expect(span.status.code).to.equal(2);
+      expect(span.attributes).to.include({ 'error.type': 'TypeError', 'http.response.status_code': 500 });
+      expect(span.events.find((e) => e.name === 'exception')?.attributes).to.include({ 'exception.type': 'TypeError', 'exception.message': 'fetch boom' });
+      expectLogIds(pounce, span, '/throw');
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('a request the server cuts (shutdown timeout): error.type says why, no client.disconnected event, same ids as RequestAborted', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const pounce = await startPounce({
+        app: 'tracing-fetch.js',
+        args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug', '--shutdown-timeout', '0.3'],
+        env: { OTEL_BSP_SCHEDULE_DELAY: '50' },
+      });
+      const req = request(`${pounce.url}/hang`, { agent: false });
+      req.on('error', () => {});
+      req.end();
+      await pounce.waitForEvent('RequestStarted', (l) => l.path === '/hang');
+      await pounce.stop('SIGTERM');
+      const aborted = pounce.lines.find((l) => l.event === 'RequestAborted');
+      expect(aborted, 'RequestAborted line').to.not.equal(undefined);
+      const span = receiver.spans.find((s) => s.spanId === aborted!.span_id)!;
+      expect(span, 'the cut request’s span was flushed at shutdown').to.not.equal(undefined);
+      expect(span.attributes['error.type']).to.equal(aborted!.cause);
+      expect(span.status.code).to.equal(2);
+      expect(span.events.map((e) => e.name)).to.not.include('client.disconnected');
+    } finally {
+      await receiver.close();
+    }
+  });
+});

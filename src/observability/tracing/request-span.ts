@@ -142,14 +142,22 @@ export class RequestTracer implements Observer, RequestTracing {
       span.setAttributes({ 'pounce.connection_id': rec.conn.id, 'pounce.worker_id': this.options.workerId });
     }
     // instrumentation-http names the span and sets http.route from the RPC metadata's
-    // route when the response closes (before pounce hears of it): answer from there.
+    // route when the response closes, just before it ends the span (and before pounce
+    // hears of the close): answer from there, and add the app's error while the span is open.
     const meta = getRPCMetadata(active);
     if (meta?.type === RPCType.HTTP && !Object.getOwnPropertyDescriptor(meta, 'route')?.get) {
       let reported = meta.route;
+      let errorRecorded = false;
       Object.defineProperty(meta, 'route', {
         configurable: true,
         enumerable: true,
-        get: () => detectRoute(rec.req, rec.route ?? reported),
+        get: () => {
+          if (!errorRecorded && rec.appError !== undefined && span.isRecording()) {
+            errorRecorded = true;
+            recordError(span, rec.appError, Date.now());
+          }
+          return detectRoute(rec.req, rec.route ?? reported);
+        },
         set: (value: string | undefined) => (reported = value),
       });
     }
