@@ -68,19 +68,21 @@ export async function startTracing(plan: TracingPlan, deps: TracingDeps): Promis
   const unwatch = watchFrameworkRoutes();
 
   for (const warning of plan.warnings) logger.warn({ event: 'TracingMisconfigured' }, `tracing: ${warning}`);
-  const endpoint = plan.tracesUrl === undefined ? undefined : maskUrl(plan.tracesUrl);
+  // The OTLP endpoint matters only when an OTLP exporter is among OTEL_TRACES_EXPORTER's.
+  const otlp = owned !== undefined && owned.exporters.split(',').some((e) => e.trim() === 'otlp');
+  const endpoint = plan.tracesUrl === undefined || !otlp ? undefined : maskUrl(plan.tracesUrl);
   logger.info(
     {
       event: 'TracingEnabled',
       sdk: plan.sdk,
       endpoint: endpoint ?? null,
-      endpoint_source: plan.endpointSource ?? null,
+      endpoint_source: endpoint === undefined ? null : (plan.endpointSource ?? null),
       protocol: owned ? plan.protocol : null,
       exporters: owned ? owned.exporters : null,
       service_name: owned?.serviceName ?? null,
     },
     owned
-      ? `tracing: spans of service ${owned.serviceName} go to ${endpoint ?? owned.exporters} (${plan.protocol})`
+      ? `tracing: spans of service ${owned.serviceName} go to ${endpoint ? `${endpoint} (${plan.protocol})` : `the ${owned.exporters} exporter`}`
       : 'tracing: on the OpenTelemetry SDK the app registered',
   );
 
