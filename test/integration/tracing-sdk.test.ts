@@ -313,6 +313,22 @@ describe('tracing: semantic conventions and routes', function () {
     }
   });
 
+  it('Koa and Hono: the one-middleware setRoute the README shows names the span', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      for (const [app, path] of [['tracing-koa.js', '/orders/5'], ['tracing-hono.js', '/books/978']] as const) {
+        const pounce = await startPounce({ app, args: ['--otel-endpoint', receiver.url], env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
+        expect((await get(`${pounce.url}${path}`)).status).to.equal(200);
+        await pounce.stop();
+      }
+      const byPath = new Map(receiver.spans.map((s) => [s.attributes['url.path'], s]));
+      expect(byPath.get('/orders/5')!.name).to.equal('GET /orders/:id');
+      expect(byPath.get('/books/978')!.attributes['http.route']).to.equal('/books/:isbn');
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('OTEL_ATTRIBUTE_COUNT_LIMIT=3 keeps http.response.status_code', async () => {
     const receiver = await startOtlpReceiver();
     try {
