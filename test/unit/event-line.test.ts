@@ -71,3 +71,20 @@ describe('EventLine (hand-built lifecycle and access lines)', () => {
     expect(lines[1]).to.equal('10:15:30.123 \x1b[33mWARN\x1b[39m  pounce.access m\n');
   });
 });
+
+describe('durations in lines', () => {
+  it('are written as String(value) would write them, for any duration rounded to microseconds', async () => {
+    const { roundMs } = await import('../../src/observability/clock.js');
+    const { lines, sink } = capture();
+    const line = new JsonEventLine(sink, 'x', 1);
+    const values = [0, 3500, 0.05, 0.5, 0.005, 0.123, 0.12, 1.1, 300.00000000000006, 1e-7, -1];
+    for (let i = 0; i < 20000; i++) values.push(roundMs(Math.random() * (i % 5 === 0 ? 1e5 : 10)));
+    for (const v of values) {
+      line.begin('info', at, 'm');
+      line.ms('d', v);
+      line.end();
+      const out = lines.pop()!;
+      expect(out.slice(out.indexOf('"d":') + 4, out.indexOf(',"msg"')), String(v)).to.equal(String(v));
+    }
+  });
+});
