@@ -66,7 +66,7 @@ export function fetchToNode(fetch: FetchFunction, appLogger: Logger): NodeHandle
       cancelBody(response, cacheKey);
       throw HANDLED;
     }
-    if (cacheKey !== undefined) guardBodyStream(response, cacheKey, res, appLogger, request);
+    if (cacheKey !== undefined) prepare(response, cacheKey, res, appLogger, request);
     return response;
   };
 
@@ -88,7 +88,7 @@ export function fetchToNode(fetch: FetchFunction, appLogger: Logger): NodeHandle
     }
     if (result instanceof Response) {
       // The common case (Hono returns synchronously when its handlers do): nothing allocated.
-      if (cacheKey !== undefined) guardBodyStream(result, cacheKey, res, appLogger, undefined);
+      if (cacheKey !== undefined) prepare(result, cacheKey, res, appLogger, undefined);
       return result;
     }
     // Read now, while the request's context is certainly current: the promise settles later.
@@ -150,6 +150,56 @@ function isStream(body: unknown): body is ReadableStream<unknown> {
   return body !== null && typeof body === 'object' && typeof (body as { getReader?: unknown }).getReader === 'function';
 }
 
+const DEFAULT_TEXT_TYPE = 'text/plain; charset=UTF-8';
+const EMPTY_BODY_HEADERS = Object.freeze({ 'content-length': '0' });
+
+/**
+ * Before @hono/node-server writes a lightweight Response (one writeHead + end
+ * for a string, bytes, a Blob or null; a pump for a stream), make what it
+ * writes say what the Response says:
+ * - A string body whose init headers (a plain object) name no Content-Type
+ *   is text/plain (the fetch default; the listener would send none).
+ * - A Blob body is of the Blob's type when the headers name none (the
+ *   listener would send text/plain).
+ * - A null body is `Content-Length: 0`, not an empty chunked body (unless the
+ *   status has no body at all: 1xx, 204, 304).
+ * - A stream body that errors is the app's error (guardBodyStream).
+ */
+function prepare(response: Response, cacheKey: symbol, res: ServerResponse, appLogger: Logger, request: RequestInfo | undefined): void {
+  const cache = (response as unknown as Record<symbol, LightweightCache | undefined>)[cacheKey];
+  if (cache === undefined) return;
+  const [status, body, headers] = cache;
+  if (typeof body === 'string') {
+    if (isPlainHeaders(headers) && !hasKey(headers, 'content-type')) cache[2] = { ...headers, 'content-type': DEFAULT_TEXT_TYPE };
+  } else if (body === null) {
+    // (Not for HEAD: a null body there stands for the GET's, whose length is unknown here.)
+    if (status >= 200 && status !== 204 && status !== 304 && res.req.method !== 'HEAD') {
+      if (headers === undefined || headers === null) cache[2] = EMPTY_BODY_HEADERS;
+      else if (isPlainHeaders(headers)) {
+        if (!hasKey(headers, 'content-length') && !hasKey(headers, 'transfer-encoding')) cache[2] = { ...headers, 'content-length': '0' };
+      } else if (headers instanceof Headers && !headers.has('content-length') && !headers.has('transfer-encoding')) headers.set('content-length', '0');
+    }
+  } else if (body instanceof Blob) {
+    if (body.type !== '') {
+      if (headers === undefined || headers === null) cache[2] = { 'content-type': body.type };
+      else if (isPlainHeaders(headers) && !hasKey(headers, 'content-type')) cache[2] = { ...headers, 'content-type': body.type };
+      else if (headers instanceof Headers && !headers.has('content-type')) headers.set('content-type', body.type);
+    }
+  } else if (isStream(body)) {
+    guardBodyStream(cache, body, res, appLogger, request ?? currentRequest());
+  }
+}
+
+/** Init headers given as a plain object (what Hono passes), not a Headers or an array of pairs. */
+function isPlainHeaders(headers: unknown): headers is Record<string, unknown> {
+  return headers !== undefined && headers !== null && typeof headers === 'object' && !(headers instanceof Headers) && !Array.isArray(headers);
+}
+
+function hasKey(headers: Record<string, unknown>, lowerName: string): boolean {
+  for (const key in headers) if (key.length === lowerName.length && key.toLowerCase() === lowerName) return true;
+  return false;
+}
+
 /**
  * A response body stream that errors mid-way is the app's error: report it
  * the pounce way (one error line with the request's ids, the connection cut,
@@ -157,12 +207,8 @@ function isStream(body: unknown): body is ReadableStream<unknown> {
  * adds nothing (it would print the error to stderr and try to write
  * `Error: <message>` into the body).
  */
-function guardBodyStream(response: Response, cacheKey: symbol, res: ServerResponse, appLogger: Logger, request: RequestInfo | undefined): void {
-  const cache = (response as unknown as Record<symbol, LightweightCache | undefined>)[cacheKey];
-  if (cache === undefined || !isStream(cache[1])) return;
-  const source = cache[1];
+function guardBodyStream(cache: LightweightCache, source: ReadableStream<unknown>, res: ServerResponse, appLogger: Logger, context: RequestInfo | undefined): void {
   if (source.locked) return;
-  const context = request ?? currentRequest();
   const reader = source.getReader();
   cache[1] = new ReadableStream<unknown>(
     {
