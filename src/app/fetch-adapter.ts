@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { getRequestListener } from '@hono/node-server';
+import { getRequestListener, RequestError } from '@hono/node-server';
 import type { Logger } from 'pino';
 import { handleAppError } from './app-error.js';
 import { currentRequest, type RequestInfo } from './context.js';
@@ -56,16 +56,19 @@ export function fetchToNode(fetch: FetchFunction, appLogger: Logger): NodeHandle
     throw HANDLED;
   };
 
+  /** A response that cannot be sent (the head is out already: the app wrote to env.outgoing itself, or pounce answered). */
+  const dropped = (response: Response): never => {
+    cancelBody(response, cacheKey);
+    throw HANDLED;
+  };
+
   /** The response the app gave, checked; `request` is the context read when the call began. */
   const checked = (response: unknown, res: ServerResponse, request: RequestInfo | undefined): Response => {
     if (!(response instanceof Response)) {
       return reportError(notAResponse(response), res, request);
     }
-    if (res.headersSent || res.destroyed) {
-      // pounce answered already (413), or the client is gone: drop this one.
-      cancelBody(response, cacheKey);
-      throw HANDLED;
-    }
+    // pounce answered already (413), or the client is gone: drop this one.
+    if (res.headersSent || res.destroyed) return dropped(response);
     if (cacheKey !== undefined) prepare(response, cacheKey, res, appLogger, request);
     return response;
   };
@@ -88,6 +91,7 @@ export function fetchToNode(fetch: FetchFunction, appLogger: Logger): NodeHandle
     }
     if (result instanceof Response) {
       // The common case (Hono returns synchronously when its handlers do): nothing allocated.
+      if (res.headersSent) return dropped(result);
       if (cacheKey !== undefined) prepare(result, cacheKey, res, appLogger, undefined);
       return result;
     }
@@ -106,9 +110,11 @@ export function fetchToNode(fetch: FetchFunction, appLogger: Logger): NodeHandle
     overrideGlobalObjects: true,
     errorHandler(err) {
       if (err === HANDLED) return undefined;
-      // The request line or Host could not make a URL (pounce's Request was never built).
-      return new Response('Bad Request\n', { status: 400, headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' } });
-      // (Any other error reaches here only through a bug in pounce: reportError handles the app's.)
+      // The request line or Host could not make a URL: the app was never called.
+      if (err instanceof RequestError) return plainAnswer(400, 'Bad Request\n');
+      // Nothing else gets here (callApp reports the app's errors itself); should it, it is a 500 all the same.
+      appLogger.error({ err }, 'Unhandled error in fetch adapter');
+      return plainAnswer(500, 'Internal Server Error\n');
     },
   });
 
@@ -119,6 +125,10 @@ export function fetchToNode(fetch: FetchFunction, appLogger: Logger): NodeHandle
     // What the listener cannot write (a header value node refuses) is the app's error too.
     listener(req, res).catch((err: unknown) => handleAppError(err, res, appLogger, request));
   };
+}
+
+function plainAnswer(status: number, body: string): Response {
+  return new Response(body, { status, headers: { 'content-type': 'text/plain; charset=utf-8', connection: 'close' } });
 }
 
 function notAResponse(value: unknown): TypeError {

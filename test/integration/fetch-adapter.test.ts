@@ -29,13 +29,16 @@ function send(url: string, options: { method?: string; headers?: Record<string, 
   });
 }
 
-/** The one ResponseCompleted of the request whose path and method match, the Nth such if several. */
-function completedFor(pounce: PounceProcess, path: string, method = 'GET', nth = 0): Promise<LogLine> {
-  return pounce.waitFor(
-    () => pounce.events('ResponseCompleted').filter((l) => l.path === path && l.method === method).length > nth,
-    10_000,
-    `ResponseCompleted ${method} ${path}`,
-  ).then(() => pounce.events('ResponseCompleted').filter((l) => l.path === path && l.method === method)[nth]!);
+/** How many ResponseCompleted lines there are so far for this path and method. */
+function mark(pounce: PounceProcess, path: string, method = 'GET'): number {
+  return pounce.events('ResponseCompleted').filter((l) => l.path === path && l.method === method).length;
+}
+
+/** The first ResponseCompleted for this path and method after the `since` ones (see mark()). */
+function completedFor(pounce: PounceProcess, path: string, method: string, since: number): Promise<LogLine> {
+  return pounce
+    .waitFor(() => mark(pounce, path, method) > since, 10_000, `ResponseCompleted ${method} ${path}`)
+    .then(() => pounce.events('ResponseCompleted').filter((l) => l.path === path && l.method === method)[since]!);
 }
 
 async function state(pounce: PounceProcess): Promise<any> {
@@ -69,8 +72,9 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
     ];
     for (const c of cases) {
       it(`${c.path}: status ${c.status}, ${c.length === 'exact' ? 'Content-Length' : c.length === 'chunked' ? 'chunked' : 'no length'}, exact bytes_sent; HEAD has the head and no body`, async () => {
+        const since = mark(pounce, c.path);
         const get = await send(`${pounce.url}${c.path}`);
-        expect(get.status).to.equal(c.status);
+        expect(get.status, get.body.toString()).to.equal(c.status);
         expect(get.body.equals(c.body), `body ${JSON.stringify(get.body.toString())}`).to.equal(true);
         if (c.type !== undefined) expect(get.headers['content-type']?.toLowerCase()).to.equal(c.type.toLowerCase());
         for (const [k, v] of Object.entries(c.extra ?? {})) expect(get.headers[k]).to.equal(v);
@@ -84,11 +88,12 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
           expect(get.headers['content-length']).to.equal(undefined);
           expect(get.headers['transfer-encoding']).to.equal(undefined);
         }
-        const completed = await completedFor(pounce, c.path);
+        const completed = await completedFor(pounce, c.path, 'GET', since);
         expect(completed.status).to.equal(c.status);
         expect(completed.bytes_sent).to.equal(get.body.length);
 
         // HEAD over a raw socket: the head says what GET would send, and not one body byte follows.
+        const headSince = mark(pounce, c.path, 'HEAD');
         const { response } = await rawExchange(pounce.port, `HEAD ${c.path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
         const [head, rest] = response.split('\r\n\r\n');
         expect(head).to.match(new RegExp(`^HTTP/1\\.1 ${c.status} `));
@@ -96,7 +101,7 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
         // (A null body answers HEAD with no length at all: for HEAD it may stand for a GET body of unknown size.)
         if (c.length === 'exact' && c.body.length > 0) expect(head).to.match(new RegExp(`\r\ncontent-length: ${c.body.length}\r?`, 'i'));
         expect(head).not.to.match(/\r\ntransfer-encoding/i);
-        const headCompleted = await completedFor(pounce, c.path, 'HEAD');
+        const headCompleted = await completedFor(pounce, c.path, 'HEAD', headSince);
         expect(headCompleted.status).to.equal(c.status);
         expect(headCompleted.bytes_sent).to.equal(0);
       });
@@ -104,18 +109,20 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
   });
 
   it('a 5 MB streamed download: every byte arrives, chunked, and bytes_sent is exact', async () => {
+    const since = mark(pounce, '/download');
     const res = await send(`${pounce.url}/download?mb=5&id=dl5`);
     expect(res.status).to.equal(200);
     expect(res.headers['transfer-encoding']).to.equal('chunked');
     expect(res.body.length).to.equal(5 * MB);
     expect(res.body[251]).to.equal(0); // the pattern, i % 251, survived
-    const completed = await completedFor(pounce, '/download');
+    const completed = await completedFor(pounce, '/download', 'GET', since);
     expect(completed.bytes_sent).to.equal(5 * MB);
     expect(completed.status).to.equal(200);
   });
 
   it('a streamed download waits for a slow reader (backpressure out): the app is pulled only as the socket drains', async () => {
     // 64 MB on offer; the client reads a little, then stops reading for a while.
+    const since = mark(pounce, '/download');
     const req = request(`${pounce.url}/download?mb=64&id=slow`, { agent: false });
     req.end();
     const [res] = (await once(req, 'response')) as [import('node:http').IncomingMessage];
@@ -130,11 +137,12 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
     res.resume();
     await once(res, 'end');
     expect(received).to.equal(64 * MB);
-    const completed = await completedFor(pounce, '/download', 'GET', 1);
+    const completed = await completedFor(pounce, '/download', 'GET', since);
     expect(completed.bytes_sent).to.equal(64 * MB);
   });
 
   it('a 5 MB streamed upload: the app reads every byte from request.body, and the response bytes_sent is exact', async () => {
+    const since = mark(pounce, '/upload', 'POST');
     const payload = Buffer.alloc(5 * MB);
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 7) % 256;
     const req = request(`${pounce.url}/upload`, { method: 'POST', agent: false, headers: { 'content-type': 'application/octet-stream' } });
@@ -157,7 +165,7 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
     expect(answer.bytes).to.equal(5 * MB);
     expect(answer.sha256).to.equal(createHash('sha256').update(payload).digest('hex'));
     expect(answer.chunks).to.be.greaterThan(1);
-    const completed = await completedFor(pounce, '/upload', 'POST');
+    const completed = await completedFor(pounce, '/upload', 'POST', since);
     expect(completed.bytes_sent).to.equal(res.body.length);
     expect(Number(res.headers['content-length'])).to.equal(res.body.length);
   });
@@ -206,6 +214,7 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
   });
 
   it('env is { incoming, outgoing } (the node objects), ctx.waitUntil logs a rejection with the request ids', async () => {
+    const since = mark(pounce, '/wait-until');
     const env = JSON.parse((await send(`${pounce.url}/env`)).body.toString());
     expect(env).to.include({ incoming: true, outgoing: true, url: '/env', waitUntil: 'function' });
     expect(env.remotePort).to.be.a('number');
@@ -213,14 +222,15 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
     expect(res.body.toString()).to.equal('queued\n');
     const line = await pounce.waitFor((l) => l.logger === 'pounce.app' && l.msg === 'waitUntil promise rejected');
     expect(line.err.message).to.equal('background boom');
-    const completed = await completedFor(pounce, '/wait-until');
+    const completed = await completedFor(pounce, '/wait-until', 'GET', since);
     expect(line.connection_id).to.equal(completed.connection_id);
   });
 
   it('currentRequest() holds across awaits, timers and body reads in a fetch app', async () => {
+    const since = mark(pounce, '/context', 'POST');
     const res = await send(`${pounce.url}/context`, { method: 'POST', body: 'x'.repeat(100_000) });
     const ids = JSON.parse(res.body.toString());
-    const completed = await completedFor(pounce, '/context', 'POST');
+    const completed = await completedFor(pounce, '/context', 'POST', since);
     expect(ids).to.deep.equal({ before: completed.connection_id, afterTimer: completed.connection_id, afterBody: completed.connection_id });
   });
 
@@ -248,6 +258,15 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
     expect(res.status).to.equal(500);
     expect(res.body.toString()).to.equal('Internal Server Error\n');
     await pounce.waitFor((l) => l.logger === 'pounce.app' && l.level === 'error' && /x-bad/i.test(l.err?.message ?? ''));
+  });
+
+  it('a Host that cannot make a URL is a 400, with no error line (the app was never called)', async () => {
+    const errorsBefore = pounce.lines.filter((l) => l.level === 'error').length;
+    const { response } = await rawExchange(pounce.port, 'GET /body/string HTTP/1.1\r\nHost: bad host\r\n\r\n');
+    expect(response).to.match(/^HTTP\/1\.1 400 /);
+    expect(response).not.to.include('body from a string');
+    await sleep(100);
+    expect(pounce.lines.filter((l) => l.level === 'error').length).to.equal(errorsBefore);
   });
 
   it('an HTTP/1.0 request without Host is served (the URL names the address it reached)', async () => {
