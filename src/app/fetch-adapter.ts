@@ -210,12 +210,13 @@ function hasKey(headers: Record<string, unknown>, lowerName: string): boolean {
   return false;
 }
 
+const NEVER: Promise<never> = new Promise(() => {});
+
 /**
  * A response body stream that errors mid-way is the app's error: report it
  * the pounce way (one error line with the request's ids, the connection cut,
- * since the head is out) and end the stream quietly so that the listener
- * adds nothing (it would print the error to stderr and try to write
- * `Error: <message>` into the body).
+ * since the head is out) and keep the listener out of it (it would print
+ * the error to stderr and try to write `Error: <message>` into the body).
  */
 function guardBodyStream(cache: LightweightCache, source: ReadableStream<unknown>, res: ServerResponse, appLogger: Logger, context: RequestInfo | undefined): void {
   if (source.locked) return;
@@ -225,9 +226,12 @@ function guardBodyStream(cache: LightweightCache, source: ReadableStream<unknown
       pull(controller) {
         return reader.read().then(
           (chunk) => (chunk.done ? controller.close() : controller.enqueue(chunk.value)),
-          (err: unknown) => {
+          (err: unknown): Promise<never> => {
             handleAppError(err, res, appLogger, context);
-            controller.close();
+            // Neither close nor error this stream: either way the listener would end()
+            // the destroyed response, which would then pass for finished (complete).
+            // The pending read ends when the response's 'close' cancels the stream.
+            return NEVER;
           },
         );
       },

@@ -251,6 +251,10 @@ describe('fetch adapter: bodies, streams, limits and the contract (real sockets,
     await sleep(50);
     expect(pounce.stderr.slice(stderrBefore)).to.equal('');
     expect(pounce.lines.filter((l) => l.err?.message === 'stream boom')).to.have.length(1);
+    // And the record says the app ended it, not that it completed.
+    const aborted = await pounce.waitForEvent('RequestAborted', (l) => l.path === '/stream-error');
+    expect(aborted).to.include({ ended_by: 'app', cause: 'app_error' });
+    expect(pounce.events('ResponseCompleted').filter((l) => l.path === '/stream-error')).to.deep.equal([]);
   });
 
   it('a header value node refuses is the app\'s error: a bare 500 and an error line', async () => {
