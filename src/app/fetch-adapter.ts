@@ -178,7 +178,10 @@ const EMPTY_BODY_HEADERS = Object.freeze({ 'content-length': '0' });
 function prepare(response: Response, cacheKey: symbol, res: ServerResponse, appLogger: Logger, request: RequestInfo | undefined): void {
   const cache = (response as unknown as Record<symbol, LightweightCache | undefined>)[cacheKey];
   if (cache === undefined) return;
-  const [status, body, headers] = cache;
+  // (Indexed, not destructured: destructuring runs the array iterator on every response.)
+  const status = cache[0];
+  const body = cache[1];
+  const headers = cache[2];
   if (typeof body === 'string') {
     if (isPlainHeaders(headers) && !hasKey(headers, 'content-type')) cache[2] = { ...headers, 'content-type': DEFAULT_TEXT_TYPE };
   } else if (body === null) {
