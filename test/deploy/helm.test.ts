@@ -25,6 +25,7 @@ import {
   validate,
   type K8sObject,
   type Run,
+  type Sets,
 } from './helm-lib.js';
 
 describe('deploy: Helm chart (charts/pounce)', function () {
@@ -162,7 +163,7 @@ describe('deploy: Helm chart (charts/pounce)', function () {
       expect(Number(envValue(c, 'POUNCE_DRAIN_DELAY'))).to.be.greaterThan(readinessWindow(objs));
       expect(envValue(c, 'POUNCE_DRAIN_DELAY')).to.equal('15');
       // one source of truth: a slower probe makes a longer drain
-      for (const sets of [{ 'probes.readiness.periodSeconds': 10 }, { 'probes.readiness.failureThreshold': 5 }, { 'probes.readiness.periodSeconds': 1, 'probes.readiness.failureThreshold': 1 }]) {
+      for (const sets of <Sets[]>[{ 'probes.readiness.periodSeconds': 10 }, { 'probes.readiness.failureThreshold': 5 }, { 'probes.readiness.periodSeconds': 1, 'probes.readiness.failureThreshold': 1 }]) {
         const o = render(sets);
         expect(Number(envValue(container(o), 'POUNCE_DRAIN_DELAY')), JSON.stringify(sets)).to.equal(readinessWindow(o) + 5);
       }
