@@ -17,7 +17,9 @@
 ARG NODE_VERSION=22
 
 # ---- build: dev dependencies + TypeScript compile --------------------------
-FROM node:${NODE_VERSION}-bookworm-slim AS build
+# The build runs on the builder's own platform (its output is plain JavaScript):
+# a multi-arch build (release workflow: amd64 + arm64) emulates only the runtime stage.
+FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
