@@ -60,7 +60,8 @@ export function processEnv(img: SimImage, overrides: Record<string, string> = {}
 
 /**
  * Executes `dockerfile` (its final stage) with build context `context` into
- * `root`. `standIns` maps `<stage>:<path>` of COPY --from to host paths.
+ * `root`. `appNodeModules` is the app's installed node_modules, which stands in
+ * for its `npm ci` and for COPY --from=deps.
  */
 export function buildImage(opts: { dockerfile: string; context: string; root: string; appNodeModules?: string }): SimImage {
   const text = readFileSync(opts.dockerfile, 'utf8');

@@ -137,10 +137,9 @@ function kubeletEnv(img: SimImage, c: IContainer, fields: Record<string, string>
 }
 
 /** Polls a probe like the kubelet: every periodSeconds, success on 2xx/3xx within timeoutSeconds. */
-async function probe(base: string, p: IProbe | undefined, port: number): Promise<number> {
+async function probe(p: IProbe | undefined, port: number): Promise<number> {
   expect(p?.httpGet?.port, 'probes use the named port').to.equal('http');
   const res = await get(`http://127.0.0.1:${port}${p?.httpGet?.path ?? ''}`, (p?.timeoutSeconds ?? 1) * 1000);
-  void base;
   return res.status;
 }
 
@@ -227,12 +226,12 @@ describe('deploy: the README walks a user from `npm i pounce` to `helm install` 
       const sp = c.startupProbe as IProbe;
       let started = false;
       for (let i = 0; i < (sp.failureThreshold ?? 3) && !started; i++) {
-        started = await probe(base, sp, port).then((s) => s === 200, () => false);
+        started = await probe(sp, port).then((s) => s === 200, () => false);
         if (!started) await sleep((sp.periodSeconds ?? 10) * 1000);
       }
       expect(started, `startup probe never passed: ${r.out}`).to.equal(true);
-      expect(await probe(base, c.readinessProbe, port), 'readiness').to.equal(200);
-      expect(await probe(base, c.livenessProbe, port), 'liveness').to.equal(200);
+      expect(await probe(c.readinessProbe, port), 'readiness').to.equal(200);
+      expect(await probe(c.livenessProbe, port), 'liveness').to.equal(200);
       const userApp = !(image.env['POUNCE_APP'] === '/app/examples/hello.js' && !c.command);
       if (userApp) await expectUserApp(base);
       else expect((await get(`${base}/`)).status).to.equal(200);
@@ -241,7 +240,7 @@ describe('deploy: the README walks a user from `npm i pounce` to `helm install` 
       // SIGTERM: readiness fails at once while the app keeps serving for drainDelay
       r.proc.kill('SIGTERM');
       await sleep(300);
-      expect(await probe(base, c.readinessProbe, port), 'readiness while draining').to.equal(503);
+      expect(await probe(c.readinessProbe, port), 'readiness while draining').to.equal(503);
       expect((await get(`${base}/`)).status, 'still serving while draining').to.equal(200);
       const lines = jsonLines(r.out);
       expect(lines.find((l) => l['event'] === 'ShutdownStarted'), 'drain started').to.not.equal(undefined);
