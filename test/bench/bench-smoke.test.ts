@@ -25,7 +25,7 @@ describe('bench/run.mjs (smoke)', function () {
   before(function () {
     const wrk = spawnSync('wrk', ['-v']);
     if (wrk.error) {
-      throw new Error('wrk is not installed (needed by bench/run.mjs): apt-get install -y wrk');
+      throw new Error('wrk is not installed (needed by bench/run.mjs): npm test installs it (pretest: node test/tools/ensure.mjs)');
     }
     dir = mkdtempSync(join(tmpdir(), 'pounce-bench-smoke-'));
   });

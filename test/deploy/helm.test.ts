@@ -1,5 +1,5 @@
 // The Helm chart, rendered and linted by the real helm (v4, installed by
-// .ci/install-deploy-tools.sh), every rendered object validated against the
+// npm test's pretest step, test/tools/ensure.mjs), every rendered object validated against the
 // Kubernetes OpenAPI schemas (kubernetes-models).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -34,7 +34,7 @@ interface Run {
 
 function helm(args: string[]): Run {
   if (!existsSync(HELM)) {
-    throw new Error(`helm not found at ${HELM}: run .ci/install-deploy-tools.sh`);
+    throw new Error(`helm not found at ${HELM}: npm test installs it (pretest: node test/tools/ensure.mjs)`);
   }
   const r = spawnSync(HELM, args, { encoding: 'utf8', cwd: repoRoot, timeout: 30_000 });
   if (r.error) throw r.error;
@@ -201,7 +201,7 @@ describe('deploy: Helm chart (charts/pounce)', function () {
   this.timeout(60_000);
 
   before(function () {
-    if (!existsSync(HELM)) throw new Error(`helm not found at ${HELM}: run .ci/install-deploy-tools.sh`);
+    if (!existsSync(HELM)) throw new Error(`helm not found at ${HELM}: npm test installs it (pretest: node test/tools/ensure.mjs)`);
     const v = helm(['version', '--short']);
     expect(v.stdout, 'the chart is tested with helm v4').to.match(/^v4\./);
   });
