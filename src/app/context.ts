@@ -30,20 +30,21 @@ class RequestContext implements RequestInfo {
     return this.rec.conn.id;
   }
   get traceId(): string | undefined {
-    return this.rec.traceId;
+    return this.rec.trace?.traceId;
   }
   get spanId(): string | undefined {
-    return this.rec.spanId;
+    return this.rec.trace?.spanId;
   }
 
   // Created on first use: a pino child costs microseconds, most requests never log.
   get log(): Logger {
     if (!this.logger) {
       const bindings: Record<string, unknown> = { connection_id: this.rec.conn.id };
-      if (this.rec.traceId !== undefined) {
-        bindings.trace_id = this.rec.traceId;
-        bindings.span_id = this.rec.spanId;
-        bindings.trace_flags = this.rec.traceFlags;
+      const trace = this.rec.trace;
+      if (trace !== undefined) {
+        bindings.trace_id = trace.traceId;
+        bindings.span_id = trace.spanId;
+        bindings.trace_flags = trace.traceFlags;
       }
       this.logger = this.appLogger.child(bindings);
     }

@@ -6,7 +6,7 @@
  * derived from this table. Adding an option here adds it everywhere.
  */
 
-export type OptionKind = 'boolean' | 'seconds' | 'integer' | 'string' | 'enum' | 'path' | 'url' | 'host';
+export type OptionKind = 'boolean' | 'seconds' | 'integer' | 'string' | 'enum' | 'path' | 'url' | 'host' | 'addresses';
 
 interface OptionSpecBase {
   /** The seed page's snake_case name; accepted only as a did-you-mean hint. */
@@ -30,7 +30,7 @@ export interface NumberOption extends OptionSpecBase {
   readonly zeroMeans?: string;
 }
 export interface StringOption extends OptionSpecBase {
-  readonly kind: 'string' | 'path' | 'url' | 'host';
+  readonly kind: 'string' | 'path' | 'url' | 'host' | 'addresses';
   readonly default: string | undefined;
 }
 export interface EnumOption extends OptionSpecBase {
@@ -64,6 +64,15 @@ export const OPTIONS = {
     placeholder: 'PORT',
     zeroMeans: 'an ephemeral port chosen by the OS',
     description: 'TCP port to listen on.',
+  },
+  forwardedAllowIps: {
+    kind: 'addresses',
+    seedName: 'forwarded_allow_ips',
+    group: 'server',
+    default: undefined,
+    placeholder: 'IPS',
+    description:
+      "Proxies whose Forwarded / X-Forwarded-For / X-Forwarded-Proto headers are believed for the client's address and scheme (logs, spans); unset believes none.",
   },
   workers: {
     kind: 'integer',
@@ -295,6 +304,8 @@ export function acceptedValues(spec: OptionSpec): string {
       return 'an http:// or https:// URL';
     case 'host':
       return 'a hostname or IP address';
+    case 'addresses':
+      return "IP addresses or CIDRs, comma-separated (e.g. 10.0.0.0/8,127.0.0.1), or * for any peer";
     case 'string':
       return 'a string';
   }

@@ -1,3 +1,4 @@
+import { forwardedAllowIpsError } from '../server/forwarded.js';
 import {
   OPTIONS,
   OPTION_NAMES,
@@ -166,6 +167,10 @@ export function coerce(name: OptionName, value: unknown, label: string = name): 
     case 'string': {
       if (typeof value !== 'string') throw invalid(name, label, value, spec);
       return value;
+    }
+    case 'addresses': {
+      if (typeof value !== 'string' || value.trim() === '' || forwardedAllowIpsError(value) !== undefined) throw invalid(name, label, value, spec);
+      return value.split(',').map((s) => s.trim()).filter(Boolean).join(',');
     }
   }
 }

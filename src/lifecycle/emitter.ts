@@ -83,7 +83,7 @@ export class LifecycleEmitter implements Observer {
       method: rec.method,
       path: rec.path,
       status: rec.status,
-      bytes_sent: bodyBytes(rec),
+      bytes_sent: rec.bytesSent,
       duration_ms: roundMs(duration),
     };
     if (slow) fields.slow = true;
@@ -98,14 +98,33 @@ export class LifecycleEmitter implements Observer {
     const fields: Fields = {
       connection_id: rec.conn.id,
       during_streaming: rec.res.headersSent,
-      client_addr: rec.conn.clientAddr,
+      client_addr: rec.clientAddr,
       method: rec.method,
       path: rec.path,
-      bytes_sent: bodyBytes(rec),
+      bytes_sent: rec.bytesSent,
       duration_ms: roundMs(rec.durationMs),
     };
     eventTime.at = rec.finishedAt;
     this.loggers.ClientDisconnected.warn(withTrace(fields, rec), EVENT_MESSAGES.ClientDisconnected);
+  }
+
+  /** The server or the app ended the request without a complete response: warn, so it shows at info. */
+  requestAborted(rec: RequestRecord): void {
+    if (!this.warn) return;
+    const fields: Fields = {
+      connection_id: rec.conn.id,
+      ended_by: rec.endedBy,
+      cause: rec.endCause,
+      during_streaming: rec.res.headersSent,
+      client_addr: rec.clientAddr,
+      method: rec.method,
+      path: rec.path,
+    };
+    if (rec.status !== 0) fields.status = rec.status;
+    fields.bytes_sent = rec.bytesSent;
+    fields.duration_ms = roundMs(rec.durationMs);
+    eventTime.at = rec.finishedAt;
+    this.loggers.RequestAborted.warn(withTrace(fields, rec), EVENT_MESSAGES.RequestAborted);
   }
 
   connectionCompleted(conn: Connection, now: number): void {
@@ -126,16 +145,13 @@ export class LifecycleEmitter implements Observer {
   }
 }
 
-export function bodyBytes(rec: RequestRecord): number {
-  return (rec.res as { bodyBytes?: number }).bodyBytes ?? 0;
-}
-
 /** Events inside a traced request carry pounce's own span ids. */
 export function withTrace(fields: Fields, rec: RequestRecord): Fields {
-  if (rec.traceId !== undefined) {
-    fields.trace_id = rec.traceId;
-    fields.span_id = rec.spanId;
-    fields.trace_flags = rec.traceFlags;
+  const trace = rec.trace;
+  if (trace !== undefined) {
+    fields.trace_id = trace.traceId;
+    fields.span_id = trace.spanId;
+    fields.trace_flags = trace.traceFlags;
   }
   return fields;
 }

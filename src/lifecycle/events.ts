@@ -8,6 +8,7 @@ export const EVENT_MESSAGES = {
   ResponseCompleted: 'Response completed',
   RequestSlow: 'Request slow',
   ClientDisconnected: 'Client disconnected',
+  RequestAborted: 'Request aborted',
   ConnectionCompleted: 'Connection completed',
 } as const;
 

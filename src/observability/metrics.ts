@@ -66,13 +66,18 @@ export class Metrics implements Observer {
     this.inFlight.dec();
     this.requests.inc(labels);
     this.duration.observe(labels, rec.durationMs / 1000);
-    const bytes = (rec.res as { bodyBytes?: number }).bodyBytes;
-    if (bytes) this.bodyBytes.inc({ method }, bytes);
+    if (rec.bytesSent) this.bodyBytes.inc({ method }, rec.bytesSent);
   }
 
   clientDisconnected(rec: RequestRecord): void {
     this.inFlight.dec();
     this.disconnects.inc({ method: methodLabel(rec.method) });
+    if (rec.bytesSent) this.bodyBytes.inc({ method: methodLabel(rec.method) }, rec.bytesSent);
+  }
+
+  requestAborted(rec: RequestRecord): void {
+    this.inFlight.dec();
+    if (rec.bytesSent) this.bodyBytes.inc({ method: methodLabel(rec.method) }, rec.bytesSent);
   }
 
   connectionCompleted(conn: Connection): void {

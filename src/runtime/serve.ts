@@ -13,6 +13,7 @@ import { createHttp1Server } from '../server/http1.js';
 import type { HealthState } from '../server/health.js';
 import type { Observer } from '../server/observer.js';
 import { Tracker } from '../server/tracker.js';
+import { TrustedProxies } from '../server/forwarded.js';
 import { drainServer } from './shutdown.js';
 import { effectiveConfig, VERSION } from './startup-info.js';
 
@@ -91,6 +92,7 @@ export async function serve(
   await loaded.startup?.();
 
   const observers: Observer[] = [...(tracing ? [tracing.observer] : []), ...(options.observers ?? [])];
+  const proxies = cfg.forwardedAllowIps ? new TrustedProxies(cfg.forwardedAllowIps) : undefined;
   if (cfg.lifecycleLogging) observers.push(new LifecycleEmitter(loggers.lifecycle, thresholdMs));
   if (cfg.accessLog && loggers.access.isLevelEnabled('info')) observers.push(new AccessLog(loggers.access));
   // prom-client is imported only when metrics are asked for.
@@ -98,14 +100,21 @@ export async function serve(
   if (metrics) observers.push(metrics);
   if (metrics && options.role === 'worker') metrics.source = await (await import('./cluster-metrics.js')).clusterMetricsSource(metrics.registry);
   // An app that reads currentRequest() needs connection ids even with every log off.
-  const needsTracking = observers.length > 0 || cfg.maxConnections > 0 || cfg.maxRequestsPerConnection > 0 || requestContextArmed();
+  const needsTracking = observers.length > 0 || cfg.maxConnections > 0 || cfg.maxRequestsPerConnection > 0 || requestContextArmed() || proxies !== undefined;
   const tracker = needsTracking
     ? new Tracker({
         idStart: options.firstConnectionId ?? workerId,
         idStride: workerCount,
         maxConnections: cfg.maxConnections,
         observers,
+        tracing: tracing?.observer,
         slowThresholdMs: thresholdMs,
+        proxies,
+        onObserverError: (observer, hook, err) =>
+          loggers.server.error(
+            { event: 'ObserverFailed', observer: observer.constructor?.name, hook, err },
+            `${observer.constructor?.name ?? 'an observer'} threw in ${hook}: its output is lost (said once), requests go on`,
+          ),
       })
     : undefined;
 

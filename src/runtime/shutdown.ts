@@ -4,7 +4,6 @@ import type { LoadedApp } from '../app/types.js';
 import type { ServerConfig } from '../config/server-config.js';
 import type { Loggers } from '../observability/logger.js';
 import type { Connection } from '../server/connection.js';
-import { kDraining } from '../server/counting-response.js';
 import type { HealthState } from '../server/health.js';
 import type { Tracker } from '../server/tracker.js';
 
@@ -110,12 +109,13 @@ export async function drainServer(options: DrainOptions): Promise<void> {
 }
 
 /**
- * From now on every response is its connection's last (in-flight ones too:
- * see CountingResponse), and a connection closed after its last response
- * lingers instead of being destroyed at once.
+ * From now on every response is its connection's last (in-flight ones whose
+ * head is not sent yet too; new requests get it in http1.ts), and a
+ * connection closed after its last response lingers instead of being
+ * destroyed at once.
  */
 function beginDraining(server: Server, tracker: Tracker | undefined): void {
-  (server as Server & { [kDraining]?: boolean })[kDraining] = true;
+  tracker?.lastResponses();
   const linger = (socket: Socket) => {
     // node:http ends a connection after a `Connection: close` response with destroySoon().
     (socket as Socket & { destroySoon(): void }).destroySoon = () => {

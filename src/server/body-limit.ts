@@ -1,32 +1,38 @@
-import { IncomingMessage, type ServerResponse } from 'node:http';
+import { IncomingMessage } from 'node:http';
 
 /**
- * An IncomingMessage that stops reading a body past `maxBodySize`, however it
- * is framed (Content-Length is checked up front; chunked bodies are counted
- * here as the parser pushes them). The over-limit handler answers 413.
+ * maxBodySize for bodies without Content-Length (chunked): counted as the
+ * parser pushes them. A Content-Length body is checked before the app runs.
+ *
+ * The counting `push` is an own property of the request (node:http's parser
+ * calls `req.push(chunk)`): frameworks that replace the request's prototype
+ * (Express) keep own properties, so the limit holds whatever the app does.
+ * Only requests with a chunked body get it.
  */
-export interface LimitedIncomingMessage extends IncomingMessage {
-  /** Set by the server as the request arrives: where the 413 goes. */
-  response: ServerResponse | undefined;
+const kReceived = Symbol('pounce.bodyReceived');
+type CountedRequest = IncomingMessage & { [kReceived]?: number };
+
+const push = IncomingMessage.prototype.push;
+
+export function limitBody(req: IncomingMessage, maxBodySize: number, onTooLarge: (req: IncomingMessage) => void): void {
+  const counted = req as CountedRequest;
+  counted[kReceived] = 0;
+  counted.push = function limitedPush(this: CountedRequest, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null && ArrayBuffer.isView(chunk)) {
+      const before = this[kReceived] ?? 0;
+      const after = before + chunk.byteLength;
+      this[kReceived] = after;
+      if (after > maxBodySize) {
+        // Report once; keep reading and discarding so the 413 is not lost to a reset.
+        if (before <= maxBodySize) onTooLarge(this);
+        return true;
+      }
+    }
+    return push.call(this, chunk, encoding);
+  };
 }
 
-export function limitedIncomingMessage(maxBodySize: number, onTooLarge: (req: LimitedIncomingMessage) => void): typeof IncomingMessage {
-  return class extends IncomingMessage implements LimitedIncomingMessage {
-    receivedBytes = 0;
-    // Declared, not added later: every request keeps one shape.
-    response: ServerResponse | undefined = undefined;
-
-    override push(chunk: unknown, encoding?: BufferEncoding): boolean {
-      if (chunk !== null && ArrayBuffer.isView(chunk)) {
-        const before = this.receivedBytes;
-        this.receivedBytes += chunk.byteLength;
-        if (this.receivedBytes > maxBodySize) {
-          // Report once; keep reading and discarding so the 413 is not lost to a reset.
-          if (before <= maxBodySize) onTooLarge(this);
-          return true;
-        }
-      }
-      return super.push(chunk, encoding);
-    }
-  };
+/** A request whose body is framed without a length up front (chunked). */
+export function hasUnsizedBody(req: IncomingMessage): boolean {
+  return req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined;
 }

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { CloseReason, Protocol } from '../lifecycle/events.js';
-import type { RequestRecord } from './request-record.js';
+import type { EndCause, EndedBy, RequestRecord } from './request-record.js';
 
 /** What pounce knows about one client connection, from accept to close. */
 export class Connection {
@@ -9,8 +9,9 @@ export class Connection {
   requestsServed = 0;
   /** Request heads seen (for maxRequestsPerConnection), health checks excluded. */
   requestsStarted = 0;
+  /** Body bytes of every response on this connection, complete or not. */
   bytesSent = 0;
-  /** Requests whose head arrived and whose response has not finished. */
+  /** Requests whose head arrived and whose response has not ended. */
   inflight = 0;
   /** A request was cut by the client's close (so the close reason is client_disconnect). */
   lastDisconnected = false;
@@ -18,19 +19,26 @@ export class Connection {
   healthRequests = 0;
   /** Set by the server side when it decides to close (timeout, error, ...). First decision wins. */
   reason: CloseReason | undefined = undefined;
-  /** Accepted over maxConnections: every request gets 503. */
+  /** Accepted over maxConnections: answered 503 at once and closed. */
   refused = false;
   protocol: Protocol = 'h1';
+  /**
+   * How the socket was destroyed, read at the destroy call (socket-meter.ts):
+   * who did it, and the bytes the socket still held, which never reached the client.
+   */
+  destroyedBy: EndedBy | undefined = undefined;
+  destroyCause: EndCause | undefined = undefined;
   readonly clientAddr: string;
   readonly clientPort: number;
   readonly serverAddr: string;
   readonly serverPort: number;
   /**
-   * Requests in flight that the slow watch has not reported yet: nearly always
-   * one, so it is a field, with an array only for pipelined requests.
+   * Requests in flight, oldest first: nearly always one, so it is a field,
+   * with an array only for pipelined requests. node:http writes responses in
+   * request order, so the first is the one whose bytes are on the socket.
    */
-  private watched: RequestRecord | undefined = undefined;
-  private moreWatched: RequestRecord[] | undefined = undefined;
+  first: RequestRecord | undefined = undefined;
+  private more: RequestRecord[] | undefined = undefined;
 
   constructor(
     readonly id: number,
@@ -43,26 +51,35 @@ export class Connection {
     this.serverPort = socket.localPort ?? 0;
   }
 
-  watch(rec: RequestRecord): void {
-    if (this.watched === undefined) this.watched = rec;
-    else (this.moreWatched ??= []).push(rec);
+  add(rec: RequestRecord): void {
+    this.inflight++;
+    if (this.first === undefined) this.first = rec;
+    else (this.more ??= []).push(rec);
   }
 
-  unwatch(rec: RequestRecord): void {
-    if (this.watched === rec) {
-      this.watched = this.moreWatched?.shift();
-    } else if (this.moreWatched) {
-      const i = this.moreWatched.indexOf(rec);
-      if (i !== -1) this.moreWatched.splice(i, 1);
+  remove(rec: RequestRecord): void {
+    this.inflight--;
+    if (this.first === rec) {
+      this.first = this.more?.shift();
+    } else if (this.more) {
+      const i = this.more.indexOf(rec);
+      if (i !== -1) this.more.splice(i, 1);
     }
   }
 
-  /** Watched requests that started at or before `startedBefore`. */
-  overdue(startedBefore: number): RequestRecord[] {
-    const found: RequestRecord[] = [];
-    if (this.watched !== undefined && this.watched.startedAt <= startedBefore) found.push(this.watched);
-    if (this.moreWatched) for (const rec of this.moreWatched) if (rec.startedAt <= startedBefore) found.push(rec);
-    return found;
+  /** The in-flight record of a response or request object. */
+  find(resOrReq: object): RequestRecord | undefined {
+    const first = this.first;
+    if (first === undefined) return undefined;
+    if (first.res === resOrReq || first.req === resOrReq) return first;
+    if (this.more) for (const rec of this.more) if (rec.res === resOrReq || rec.req === resOrReq) return rec;
+    return undefined;
+  }
+
+  /** Every in-flight record (for the sweep and the drain; rarely more than one). */
+  inflightRecords(): RequestRecord[] {
+    if (this.first === undefined) return [];
+    return this.more ? [this.first, ...this.more] : [this.first];
   }
 
   /** Record the server's reason for closing, unless one was already given. */
@@ -72,7 +89,7 @@ export class Connection {
 }
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`: log the address people recognise. */
-function unmapIPv4(address: string | undefined): string {
+export function unmapIPv4(address: string | undefined): string {
   if (!address) return '';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

@@ -4,8 +4,7 @@ import type { Logger } from 'pino';
 import { runInRequestContext, serveInRequestContext } from '../app/context.js';
 import type { LoadedApp } from '../app/types.js';
 import type { ServerConfig } from '../config/server-config.js';
-import { limitedIncomingMessage, type LimitedIncomingMessage } from './body-limit.js';
-import { CountingResponse } from './counting-response.js';
+import { hasUnsizedBody, limitBody } from './body-limit.js';
 import { respondHealth, type HealthState } from './health.js';
 import { loggablePath, pathOf } from './path.js';
 import type { Tracker } from './tracker.js';
@@ -48,10 +47,17 @@ export function createHttp1Server(options: Http1Options): Server {
   const maxBody = config.maxBodySize;
   const handler = app.handler;
 
+  /** Where each request's 413 goes: the response node:http made for it. */
+  const responses = new WeakMap<IncomingMessage, ServerResponse>();
   const onBodyTooLarge = (req: IncomingMessage) => {
-    const res = (req as LimitedIncomingMessage).response;
+    const res = responses.get(req);
     if (!res) return;
-    if (tracker) tracker.connectionOf(req.socket)?.closeBecause('error');
+    const conn = tracker?.connectionOf(req.socket);
+    if (conn) {
+      conn.closeBecause('error');
+      const rec = conn.find(req);
+      if (rec) tracker!.endByServer(rec, 'body_too_large');
+    }
     refuse(res, 413, 'Payload Too Large');
     // node:http would wait for the rest of the body before closing; the sender
     // may never stop. Half-close after the 413, then cut after a short linger.
@@ -64,8 +70,8 @@ export function createHttp1Server(options: Http1Options): Server {
 
   const server = createServer(
     {
-      ServerResponse: tracker ? CountingResponse : ServerResponse,
-      IncomingMessage: maxBody > 0 ? limitedIncomingMessage(maxBody, onBodyTooLarge) : IncomingMessage,
+      // Checked below, so that the 400 is logged like any other answer.
+      requireHostHeader: false,
       maxHeaderSize: config.maxHeaderSize,
       keepAliveTimeout: config.keepAliveTimeout * 1000,
       headersTimeout: config.headerTimeout * 1000,
@@ -93,13 +99,23 @@ export function createHttp1Server(options: Http1Options): Server {
         else respondHealth(req, res, health);
         return;
       }
+      if (tracker?.connectionOf(req.socket)?.refused) return; // answered 503 at accept
+      if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
+        // RFC 9112 3.2: a 1.1 request without Host is a 400.
+        if (tracker) startTracked(tracker, req, res, rawPath).conn.closeBecause('error');
+        refuse(res, 400, 'Bad Request: missing Host header');
+        return;
+      }
       if (maxBody > 0) {
-        (req as LimitedIncomingMessage).response = res;
         const length = req.headers['content-length'];
         if (length !== undefined && Number(length) > maxBody) {
           if (tracker) startTracked(tracker, req, res, rawPath).conn.closeBecause('error');
           refuse(res, 413, 'Payload Too Large');
           return;
+        }
+        if (hasUnsizedBody(req)) {
+          responses.set(req, res);
+          limitBody(req, maxBody, onBodyTooLarge);
         }
       }
       // Draining: this response is the connection's last (Connection: close, then closed).
@@ -112,12 +128,7 @@ export function createHttp1Server(options: Http1Options): Server {
       // node's own maxRequestsPerSocket sends Connection: close but then leaves the
       // socket open until the keep-alive timeout; ending the response this way closes it.
       if (maxRequests > 0 && rec.conn.requestsStarted >= maxRequests) res.shouldKeepAlive = false;
-      if (rec.conn.refused) {
-        res.setHeader('retry-after', '1');
-        refuse(res, 503, 'Service Unavailable');
-        return;
-      }
-      if (tracker.wrapsApp) tracker.runApp(rec, () => runInRequestContext(rec, workerId, appLogger, () => handler(req, res)));
+      if (tracker.tracing) tracker.runApp(rec, () => runInRequestContext(rec, workerId, appLogger, () => handler(req, res)));
       else serveInRequestContext(rec, workerId, appLogger, handler, req, res);
     },
   );
@@ -143,6 +154,17 @@ export function createHttp1Server(options: Http1Options): Server {
     }
     conn?.closeBecause(code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'timeout' : 'error');
     const status = CLIENT_ERROR_STATUS[code] ?? '400 Bad Request';
+    // A response already on its way (head sent) owns the socket: an answer now
+    // would land after it or inside its body, where a proxy reusing the
+    // connection could hand it to someone else. Cut the connection instead.
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    const rec = conn?.first;
+    if (inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    // The request the app is serving (its body broke off, or it ran out of time) gets this answer.
+    if (rec !== undefined) rec.status = Number(status.slice(0, 3));
     const body = status.slice(4) + '\n';
     socket.end(
       `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${body.length}\r\n\r\n${body}`,

@@ -3,21 +3,35 @@ import type { RequestRecord } from './request-record.js';
 
 /**
  * The extension seam of the request pipeline. The lifecycle log, the access
- * log and tracing are observers; the tracker calls each hook in order, with
- * the instant it already read. Hooks must not throw and must not block.
+ * log, tracing and metrics are observers. The tracker calls each hook in
+ * order; everything a hook needs is on its arguments (times included: the
+ * record's startedAt/finishedAt, the connection's acceptedAt, `now`), and a
+ * record's trace ids are set before any observer hears of the request, so no
+ * observer depends on running before another. Hooks must not block; one that
+ * throws loses its own output (said once), never the response.
  */
 export interface Observer {
   /** The connection becomes visible (its first logged request, or its close). */
   connectionOpened?(conn: Connection): void;
-  /** The request head is parsed. Tracing runs first and sets the record's trace ids. */
+  /** The request head is parsed. */
   requestStarted?(rec: RequestRecord): void;
-  /** Wrap the app call (tracing makes its span the active context here). */
-  runApp?<T>(rec: RequestRecord, run: () => T): T;
   /** Still in flight past the slow threshold; reported once. */
   requestSlow?(rec: RequestRecord, now: number): void;
-  /** The response was fully handed to the socket. */
+  /** The response went out whole (every body byte reached the socket). */
   responseCompleted?(rec: RequestRecord): void;
-  /** The connection closed before the response was complete. */
+  /** The client closed or reset the connection before the response went out whole. */
   clientDisconnected?(rec: RequestRecord): void;
+  /** The server (a timeout, the drain, a protocol error) or the app (an error mid-response) ended the request. */
+  requestAborted?(rec: RequestRecord): void;
   connectionCompleted?(conn: Connection, now: number): void;
+}
+
+/**
+ * Tracing's part, which is not an observer: it starts the request's span and
+ * sets `rec.trace` before the observers run, and makes the span the active
+ * context around the app call.
+ */
+export interface RequestTracing {
+  begin(rec: RequestRecord): void;
+  runApp<T>(rec: RequestRecord, run: () => T): T;
 }

@@ -1,16 +1,31 @@
 const MAX_PATH = 2048;
 // eslint-disable-next-line no-control-regex
-const CONTROL = /[\x00-\x1f\x7f]/g;
+const CONTROL = /[\x00-\x1f\x7f-\x9f]/g;
+const ABSOLUTE_FORM = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\/[^/?#]*/;
 
-/** The URL's path without the query string (query strings carry tokens). */
+/**
+ * The URL's path without the query string (query strings carry tokens). An
+ * absolute-form target (`GET http://host/p`, as sent to proxies, and which
+ * servers must accept) gives its path too: `/p`.
+ */
 export function pathOf(url: string): string {
+  if (url.charCodeAt(0) !== 47 /* / */ && url !== '*') {
+    const m = ABSOLUTE_FORM.exec(url);
+    if (m) url = url.slice(m[0].length) || '/';
+    if (url.charCodeAt(0) === 63 /* ? */) url = '/' + url;
+  }
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
 }
 
-/** The path as logged: at most 2048 characters, never a raw control character. */
+/** The path as logged: at most 2048 characters, never a raw control character (C0, DEL or C1). */
 export function loggablePath(path: string): string {
   const p = path.length > MAX_PATH ? path.slice(0, MAX_PATH) : path;
+  return escapeControls(p);
+}
+
+/** Control characters (C0, DEL, C1) as %XX: they would drive a terminal or split a line. */
+export function escapeControls(text: string): string {
   CONTROL.lastIndex = 0;
-  return CONTROL.test(p) ? p.replace(CONTROL, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()) : p;
+  return CONTROL.test(text) ? text.replace(CONTROL, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()) : text;
 }

@@ -2,9 +2,10 @@ import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { nowMs } from '../observability/clock.js';
 import { Connection } from './connection.js';
+import type { TrustedProxies } from './forwarded.js';
 import { RequestRecord } from './request-record.js';
-import type { CountingResponse } from './counting-response.js';
-import type { Observer } from './observer.js';
+import type { Observer, RequestTracing } from './observer.js';
+import { meterSocket } from './socket-meter.js';
 
 export interface TrackerOptions {
   /** First connection id and the step between ids: worker k of N hands out k, k+N, k+2N... */
@@ -13,19 +14,34 @@ export interface TrackerOptions {
   /** 0 = no limit. */
   maxConnections: number;
   observers: readonly Observer[];
+  /** Starts each request's span and sets its trace ids before the observers run. */
+  tracing?: RequestTracing | undefined;
   /** Requests in flight this long are reported slow; 0 = no watch. */
   slowThresholdMs: number;
+  /** Peers whose Forwarded / X-Forwarded-* headers are believed. */
+  proxies?: TrustedProxies | undefined;
+  /** Told once per observer that threw (its own output is lost, nothing else). */
+  onObserverError?: (observer: Observer, hook: string, error: unknown) => void;
 }
 
 const kConnection = Symbol('pounce.connection');
 
 type TrackedSocket = Socket & { [kConnection]?: Connection };
+type Hook = Exclude<keyof Observer, never>;
+
+/** What a connection refused at maxConnections gets, at once. */
+const REFUSED_RESPONSE =
+  'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\n\r\nService Unavailable\n';
 
 /**
  * Follows every connection and request and tells the observers what happens,
- * in order: opened, then per request started → (slow) → completed or
- * disconnected, then completed. It owns the one periodic sweep that finds
- * requests still in flight past the slow threshold.
+ * in order: opened, then per request started → (slow) → completed,
+ * disconnected or aborted, then completed. It owns the one periodic sweep
+ * that finds requests still in flight past the slow threshold.
+ *
+ * It observes node:http's own objects from the outside (the socket, the
+ * response's 'close' event): nothing depends on the prototype of the req/res
+ * the app gets.
  */
 export class Tracker {
   readonly connections = new Set<Connection>();
@@ -34,27 +50,23 @@ export class Tracker {
   private liveConnections = 0;
   private readonly sweepTimer: NodeJS.Timeout | undefined;
   private readonly observers: readonly Observer[];
-  private readonly appWrappers: Observer[];
-  /** True when an observer wraps the app call (tracing): runApp() then must be used. */
-  readonly wrapsApp: boolean;
-  /**
-   * One 'close' listener shared by every response (`this` is the response):
-   * no closure per request. The record rides on the response.
-   */
-  private readonly onResponseClose: (this: CountingResponse) => void;
+  readonly tracing: RequestTracing | undefined;
+  readonly proxies: TrustedProxies | undefined;
+  private readonly failed = new Set<Observer>();
+  /** One 'close' listener shared by every response (`this` is the response): no closure per request. */
+  private readonly onResponseClose: (this: ServerResponse) => void;
 
   constructor(private readonly options: TrackerOptions) {
     this.nextId = options.idStart;
     this.stride = options.idStride;
     this.observers = options.observers;
-    this.appWrappers = options.observers.filter((o) => o.runApp);
-    this.wrapsApp = this.appWrappers.length > 0;
+    this.tracing = options.tracing;
+    this.proxies = options.proxies;
     const tracker = this;
-    this.onResponseClose = function onResponseClose(this: CountingResponse) {
-      const rec = this.record;
-      if (rec === undefined) return;
-      this.record = undefined;
-      tracker.responseClosed(rec);
+    this.onResponseClose = function onResponseClose(this: ServerResponse) {
+      const conn = tracker.connectionOf(this.req.socket);
+      const rec = conn?.find(this);
+      if (rec !== undefined) tracker.responseClosed(rec);
     };
     if (options.slowThresholdMs > 0 && this.observers.some((o) => o.requestSlow)) {
       // One sweep for all requests, never a timer per request: within a quarter
@@ -69,33 +81,36 @@ export class Tracker {
   accept(socket: Socket): Connection {
     const conn = new Connection(this.nextId, nowMs(), socket);
     this.nextId += this.stride;
-    if (this.options.maxConnections > 0 && this.liveConnections >= this.options.maxConnections) {
-      conn.refused = true;
-      conn.closeBecause('backpressure');
-    } else {
-      this.liveConnections++;
-    }
     (socket as TrackedSocket)[kConnection] = conn;
     this.connections.add(conn);
+    meterSocket(socket, conn);
     socket.once('close', () => {
       // node:http tells the response about the close in a 'close' listener added
-      // after ours: let it run first, so ClientDisconnected precedes ConnectionCompleted.
+      // after ours: let it run first, so the request's event precedes ConnectionCompleted.
       if (conn.inflight > 0) process.nextTick(() => this.socketClosed(conn));
       else this.socketClosed(conn);
     });
+    if (this.options.maxConnections > 0 && this.liveConnections >= this.options.maxConnections) {
+      // Answered at once and closed, not held until a request arrives (or never does).
+      conn.refused = true;
+      conn.closeBecause('backpressure');
+      socket.end(REFUSED_RESPONSE);
+      setTimeout(() => socket.destroy(), 1000).unref();
+    } else {
+      this.liveConnections++;
+    }
     return conn;
   }
 
-  connectionOf(socket: Socket): Connection | undefined {
-    return (socket as TrackedSocket)[kConnection];
+  connectionOf(socket: Socket | null | undefined): Connection | undefined {
+    return socket ? (socket as TrackedSocket)[kConnection] : undefined;
   }
 
   /** A request head was parsed on a tracked connection. */
   startRequest(conn: Connection, req: IncomingMessage, res: ServerResponse, method: string, path: string, deferred: boolean): RequestRecord {
     const rec = new RequestRecord(conn, req, res, nowMs(), method, path, deferred);
-    conn.inflight++;
-    // Tracked servers create CountingResponses (see http1.ts).
-    (res as CountingResponse).record = rec;
+    conn.add(rec);
+    if (this.proxies?.trusts(conn.clientAddr)) this.proxies.apply(rec);
     // node:http emits 'close' once per response: after 'finish', or when the socket dies first.
     res.on('close', this.onResponseClose);
     if (deferred) {
@@ -103,19 +118,19 @@ export class Tracker {
       return rec;
     }
     this.announce(rec);
-    if (this.sweepTimer) conn.watch(rec);
     return rec;
   }
 
   /**
    * An HTTP upgrade request (WebSocket). It has no ServerResponse of its own:
-   * `res` is a detached one that observers may set headers on (copied into
-   * the 101). The connection opens as `websocket` when this is its first request.
+   * `res` is a detached one that tracing may set headers on (copied into the
+   * 101). The connection opens as `websocket` when this is its first request.
    */
   startUpgrade(conn: Connection, req: IncomingMessage, res: ServerResponse, method: string, path: string): RequestRecord {
     if (conn.requestsStarted === 0) conn.protocol = 'websocket';
     const rec = new RequestRecord(conn, req, res, nowMs(), method, path, false);
-    conn.inflight++;
+    conn.add(rec);
+    if (this.proxies?.trusts(conn.clientAddr)) this.proxies.apply(rec);
     this.announce(rec);
     return rec;
   }
@@ -124,57 +139,75 @@ export class Tracker {
   finishUpgrade(rec: RequestRecord, status: number): void {
     rec.finishedAt = nowMs();
     rec.status = status;
-    rec.conn.inflight--;
+    rec.completed = true;
+    rec.conn.remove(rec);
     rec.conn.requestsServed++;
-    for (const o of this.observers) o.responseCompleted?.(rec);
+    this.tell('responseCompleted', rec);
   }
 
-  /** Call the app with every observer's wrapping (tracing context) around it. */
+  /** Call the app with the request's span as the active context (when tracing). */
   runApp<T>(rec: RequestRecord, run: () => T): T {
-    let wrapped = run;
-    for (const o of this.appWrappers) {
-      const inner = wrapped;
-      wrapped = () => o.runApp!(rec, inner);
-    }
-    return wrapped();
+    return this.tracing ? this.tracing.runApp(rec, run) : run();
   }
 
   /** A request that counts (not a health check): its connection opens if needed, then RequestStarted. */
   private announce(rec: RequestRecord): void {
     rec.conn.requestsStarted++;
+    if (this.tracing) this.guard(this.tracing, 'begin', rec);
     this.open(rec.conn);
-    for (const o of this.observers) o.requestStarted?.(rec);
+    this.tell('requestStarted', rec);
   }
 
   private open(conn: Connection): void {
     if (conn.opened) return;
     conn.opened = true;
-    for (const o of this.observers) o.connectionOpened?.(conn);
+    for (const o of this.observers) {
+      if (o.connectionOpened === undefined) continue;
+      try {
+        o.connectionOpened(conn);
+      } catch (err) {
+        this.observerFailed(o, 'connectionOpened', err);
+      }
+    }
+  }
+
+  /** The server ends a request itself (pounce's own error answer, a limit): say who and why before it closes. */
+  endByServer(rec: RequestRecord, cause: RequestRecord['endCause']): void {
+    rec.endedBy ??= 'server';
+    rec.endCause ??= cause;
   }
 
   responseClosed(rec: RequestRecord): void {
     const conn = rec.conn;
     const res = rec.res;
     rec.finishedAt = nowMs();
-    rec.status = res.statusCode;
-    conn.inflight--;
-    if (this.sweepTimer) conn.unwatch(rec);
-    const bytes = (res as CountingResponse).bodyBytes ?? 0;
+    // A head that never went out is no status; pounce's own raw answer (408, 400) set one already.
+    if (res.headersSent) rec.status = res.statusCode;
+    conn.remove(rec);
+    rec.completed = res.writableFinished && !rec.cutShort;
     if (rec.deferred) {
       // A health check passed through to the app is invisible unless it failed
       // (5xx other than the drain 503, which is pounce's own answer).
-      if (!(res.writableFinished && rec.status >= 500)) return;
+      if (!(rec.completed && rec.status >= 500)) return;
       conn.healthRequests--;
+      if (this.tracing) this.guard(this.tracing, 'begin', rec);
       this.open(conn);
-      for (const o of this.observers) o.requestStarted?.(rec);
+      this.tell('requestStarted', rec);
     }
-    if (res.writableFinished) {
+    conn.bytesSent += rec.bytesSent;
+    if (rec.completed) {
       conn.requestsServed++;
-      conn.bytesSent += bytes;
-      for (const o of this.observers) o.responseCompleted?.(rec);
-    } else {
+      this.tell('responseCompleted', rec);
+      return;
+    }
+    rec.endedBy ??= conn.destroyedBy ?? 'client';
+    rec.endCause ??= conn.destroyCause ?? 'client_disconnect';
+    if (rec.endedBy === 'client') {
       conn.lastDisconnected = true;
-      for (const o of this.observers) o.clientDisconnected?.(rec);
+      this.tell('clientDisconnected', rec);
+    } else {
+      if (rec.endedBy === 'app') conn.closeBecause('error');
+      this.tell('requestAborted', rec);
     }
   }
 
@@ -190,29 +223,78 @@ export class Tracker {
       this.open(conn);
     }
     if (conn.reason === undefined) conn.reason = conn.inflight > 0 || conn.lastDisconnected ? 'client_disconnect' : 'complete';
-    for (const o of this.observers) o.connectionCompleted?.(conn, now);
+    for (const o of this.observers) {
+      if (o.connectionCompleted === undefined) continue;
+      try {
+        o.connectionCompleted(conn, now);
+      } catch (err) {
+        this.observerFailed(o, 'connectionCompleted', err);
+      }
+    }
   }
 
   /**
    * Walks the connections (not a set of requests: keeping one costs every
-   * request an insert and a delete) for watched requests past the threshold.
+   * request an insert and a delete) for requests past the threshold.
    */
   private sweep(): void {
     const now = nowMs();
-    const threshold = this.options.slowThresholdMs;
+    const startedBefore = now - this.options.slowThresholdMs;
     for (const conn of this.connections) {
       if (conn.inflight === 0) continue;
-      for (const rec of conn.overdue(now - threshold)) {
-        conn.unwatch(rec);
+      for (const rec of conn.inflightRecords()) {
+        if (rec.slowReported || rec.deferred || rec.startedAt > startedBefore) continue;
+        rec.slowReported = true;
         if (isEventStream(rec.res)) continue;
-        for (const o of this.observers) o.requestSlow?.(rec, now);
+        for (const o of this.observers) {
+          if (o.requestSlow === undefined) continue;
+          try {
+            o.requestSlow(rec, now);
+          } catch (err) {
+            this.observerFailed(o, 'requestSlow', err);
+          }
+        }
       }
     }
+  }
+
+  /** Call one request hook on every observer that has it; a throwing observer loses only its own output. */
+  private tell(hook: 'requestStarted' | 'responseCompleted' | 'clientDisconnected' | 'requestAborted', rec: RequestRecord): void {
+    for (const o of this.observers) {
+      const fn = o[hook];
+      if (fn === undefined) continue;
+      try {
+        fn.call(o, rec);
+      } catch (err) {
+        this.observerFailed(o, hook, err);
+      }
+    }
+  }
+
+  private guard(tracing: RequestTracing, hook: 'begin', rec: RequestRecord): void {
+    try {
+      tracing[hook](rec);
+    } catch (err) {
+      this.observerFailed(tracing as Observer, hook, err);
+    }
+  }
+
+  private observerFailed(observer: Observer, hook: Hook | 'begin', error: unknown): void {
+    if (this.failed.has(observer)) return;
+    this.failed.add(observer);
+    this.options.onObserverError?.(observer, hook, error);
   }
 
   /** Connections with a request in flight (for shutdown reports). */
   busyConnections(): Connection[] {
     return [...this.connections].filter((conn) => conn.inflight > 0);
+  }
+
+  /** The drain began: every response whose head is not sent yet is its connection's last. */
+  lastResponses(): void {
+    for (const conn of this.connections) {
+      for (const rec of conn.inflightRecords()) if (!rec.res.headersSent) rec.res.shouldKeepAlive = false;
+    }
   }
 
   stop(): void {

@@ -20,7 +20,7 @@ import {
 import { BasicTracerProvider, BatchSpanProcessor, RandomIdGenerator } from '@opentelemetry/sdk-trace-base';
 import type { Logger } from 'pino';
 import { armRequestContext } from '../../app/context.js';
-import type { Observer } from '../../server/observer.js';
+import type { Observer, RequestTracing } from '../../server/observer.js';
 import { PinoDiagLogger } from './diag.js';
 import { ExportReporter } from './export-reporter.js';
 import { OtlpHttpJsonExporter } from './otlp-http.js';
@@ -53,7 +53,7 @@ export interface TracingDeps {
 
 export interface Tracing {
   /** Goes first among the observers, so the ids are set before anything is logged. */
-  readonly observer: Observer;
+  readonly observer: Observer & RequestTracing;
   /** Export what is queued (bounded by timeoutMs), report what was lost, unregister. Never throws. */
   shutdown(timeoutMs?: number): Promise<void>;
 }

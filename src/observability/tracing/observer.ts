@@ -10,7 +10,7 @@ import {
   type Span,
   type TextMapPropagator,
 } from '@opentelemetry/api';
-import type { Observer } from '../../server/observer.js';
+import type { Observer, RequestTracing } from '../../server/observer.js';
 import type { RequestRecord } from '../../server/request-record.js';
 import type { ServerSpanFactory } from './span.js';
 
@@ -41,7 +41,7 @@ interface TracedRequest {
  *
  * Health checks (`rec.deferred`) are never traced.
  */
-export class TracingObserver implements Observer {
+export class TracingObserver implements Observer, RequestTracing {
   constructor(
     private readonly spans: ServerSpanFactory,
     private readonly propagator: TextMapPropagator,
@@ -49,7 +49,7 @@ export class TracingObserver implements Observer {
     private readonly thresholdMs: number,
   ) {}
 
-  requestStarted(rec: RequestRecord): void {
+  begin(rec: RequestRecord): void {
     if (rec.deferred) return;
     const req = rec.req;
     const headers = req.headers;
@@ -59,13 +59,13 @@ export class TracingObserver implements Observer {
         ? ROOT_CONTEXT
         : this.propagator.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
     const known = KNOWN_METHODS.has(rec.method);
-    const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+    const scheme = (req.socket as TLSSocket).encrypted ? 'https' : rec.scheme;
     const attributes: Attributes = {
       'http.request.method': known ? rec.method : '_OTHER',
       'url.path': rec.path,
       'url.scheme': scheme,
       'network.protocol.version': req.httpVersion === '2.0' ? '2' : req.httpVersion,
-      'client.address': conn.clientAddr,
+      'client.address': rec.clientAddr,
       'server.address': conn.serverAddr,
       'server.port': conn.serverPort,
       'pounce.connection_id': conn.id,
@@ -81,9 +81,7 @@ export class TracingObserver implements Observer {
     const span = this.spans.start(baseName, attributes, rec.startedAt, parent);
     const ids = span.spanContext();
     const flags = ids.traceFlags < 16 ? '0' + ids.traceFlags.toString(16) : ids.traceFlags.toString(16);
-    rec.traceId = ids.traceId;
-    rec.spanId = ids.spanId;
-    rec.traceFlags = flags;
+    rec.trace = { traceId: ids.traceId, spanId: ids.spanId, traceFlags: flags };
     rec.span = { span, context: trace.setSpan(parent, span), baseName } satisfies TracedRequest;
     // Before the app can write its head: the client learns the trace id of its request
     // (W3C Trace Context Level 2 `traceresponse`: version-traceid-spanid-flags of pounce's span).
@@ -113,6 +111,10 @@ export class TracingObserver implements Observer {
     this.finish(rec, true);
   }
 
+  requestAborted(rec: RequestRecord): void {
+    this.finish(rec, true);
+  }
+
   private finish(rec: RequestRecord, disconnected: boolean): void {
     const traced = rec.span as TracedRequest | undefined;
     if (!traced) return;
@@ -125,12 +127,12 @@ export class TracingObserver implements Observer {
       span.updateName(`${traced.baseName} ${rec.route}`);
       span.setAttribute('http.route', rec.route);
     }
-    if (disconnected) {
+    if (disconnected && rec.endedBy === 'client') {
       span.addEvent(
         'client.disconnected',
         {
           'pounce.during_streaming': res.headersSent,
-          'pounce.bytes_sent': (res as { bodyBytes?: number }).bodyBytes ?? 0,
+          'pounce.bytes_sent': rec.bytesSent,
         },
         rec.finishedAt,
       );
@@ -142,8 +144,8 @@ export class TracingObserver implements Observer {
       span.setAttribute('error.type', errorType(err));
       span.setStatus({ code: SpanStatusCode.ERROR, message: exception.message });
     } else if (disconnected) {
-      span.setAttribute('error.type', 'client_disconnect');
-      span.setStatus({ code: SpanStatusCode.ERROR, message: 'client disconnected before the response was complete' });
+      span.setAttribute('error.type', rec.endCause ?? 'client_disconnect');
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `${rec.endedBy ?? 'client'} ended the request before the response was complete` });
     } else if (rec.status >= 500) {
       span.setAttribute('error.type', String(rec.status));
       span.setStatus({ code: SpanStatusCode.ERROR });
