@@ -248,7 +248,17 @@ export const OPTIONS = {
     group: 'tracing',
     default: undefined,
     placeholder: 'URL',
-    description: 'OTLP/HTTP collector base URL (spans go to <URL>/v1/traces); unset means no tracing.',
+    description:
+      'OTLP collector base URL: spans go to <URL>/v1/traces (http/protobuf, http/json) or to <URL> (grpc, per OTEL_EXPORTER_OTLP_PROTOCOL). Set empty to turn tracing off.',
+  },
+  tracing: {
+    kind: 'enum',
+    seedName: 'tracing',
+    group: 'tracing',
+    default: 'auto',
+    values: ['auto', 'on', 'off'],
+    description:
+      "pounce's SERVER spans: auto = on when an endpoint is configured (this flag's or OTEL_EXPORTER_OTLP_*) or an OpenTelemetry SDK is already registered; off = none, even when the app's SDK exports.",
   },
 } as const satisfies Record<string, OptionSpec>;
 

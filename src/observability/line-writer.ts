@@ -146,7 +146,9 @@ function startWriterThread(ring: LogRing, fd: number, maxWriteBytes: number): vo
   const file = new URL(import.meta.url.endsWith('.ts') ? './line-writer-thread.ts' : './line-writer-thread.js', import.meta.url);
   const data: WriterThreadData = { shared: sharedBufferOf(ring), size: ring.size, fd, maxWriteBytes };
   try {
-    const thread = new Worker(file, { workerData: data, stdout: false, stderr: false });
+    // No execArgv, no NODE_OPTIONS: a --import preload (an OpenTelemetry SDK) runs in the serving thread only.
+    const { NODE_OPTIONS: _preloads, ...env } = process.env;
+    const thread = new Worker(file, { workerData: data, stdout: false, stderr: false, execArgv: [], env });
     // Never keeps the process alive; if it fails, the serving thread writes (see wake()).
     thread.unref();
     thread.on('error', () => {});

@@ -8,7 +8,7 @@ import type { ServerOptionsInput } from '../config/options.js';
 import { LifecycleEmitter } from '../lifecycle/emitter.js';
 import { AccessLog } from '../observability/access-log.js';
 import { createLoggers, type Loggers } from '../observability/logger.js';
-import { tracingSettings } from '../observability/tracing/settings.js';
+import { tracingPlan } from '../observability/tracing/settings.js';
 import { createHttp1Server } from '../server/http1.js';
 import type { HealthState } from '../server/health.js';
 import type { Observer } from '../server/observer.js';
@@ -77,10 +77,10 @@ export async function serve(
   const loaded = isLoadedApp(app) ? app : programmaticApp(app, cfg, loggers);
 
   const thresholdMs = cfg.logSlowRequestsThreshold * 1000;
-  // The OpenTelemetry SDK is imported only when an endpoint is configured: without one, nothing of it loads.
-  const traceTo = tracingSettings(cfg);
-  const tracing = traceTo
-    ? (await import('../observability/tracing/index.js')).startTracing(traceTo, {
+  // OpenTelemetry is imported only when tracing is on (an endpoint, or an SDK the app registered).
+  const plan = tracingPlan(cfg);
+  const tracing = plan
+    ? await (await import('../observability/tracing/index.js')).startTracing(plan, {
         logger: loggers.server,
         workerId,
         thresholdMs,

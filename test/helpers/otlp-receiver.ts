@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
+import * as grpc from '@grpc/grpc-js';
+import protobuf from 'protobufjs';
 
 /** OTLP span kinds as numbers (the JSON encoding sends the enum's number). */
 export const SPAN_KIND = { INTERNAL: 1, SERVER: 2, CLIENT: 3, PRODUCER: 4, CONSUMER: 5 } as const;
@@ -41,12 +43,18 @@ export interface ReceiverOptions {
   failFirst?: number;
 }
 
+/** How an export arrived. */
+export type Encoding = 'http/json' | 'http/protobuf' | 'grpc';
+
 /**
- * A stand-in OpenTelemetry Collector: OTLP/HTTP JSON on 127.0.0.1, POST
- * /v1/traces. It keeps every span it receives, decoded, in arrival order.
+ * A stand-in OpenTelemetry Collector on 127.0.0.1: OTLP/HTTP POST /v1/traces
+ * in JSON or protobuf, and (startOtlpGrpcReceiver) OTLP/gRPC. It keeps every
+ * span it receives, decoded, in arrival order.
  */
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
+  /** The encoding of every accepted export, in order. */
+  readonly encodings: Encoding[] = [];
   /** Export requests received (POST /v1/traces). */
   exports = 0;
   /** Requests that were not a valid OTLP/JSON traces export (wrong path, type or body). */
@@ -106,24 +114,32 @@ export class OtlpReceiver {
       return { status: 503, body: '{}', headers: { 'retry-after': '0' } };
     }
     const type = req.headers['content-type'] ?? '';
-    if (!type.startsWith('application/json')) {
+    const json = type.startsWith('application/json');
+    if (!json && !type.startsWith('application/x-protobuf')) {
       this.rejected.push(`content-type ${type}`);
       return { status: 415, body: '{}' };
     }
     let payload: unknown;
     try {
       const raw = req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body;
-      payload = JSON.parse(raw.toString('utf8'));
+      payload = json ? JSON.parse(raw.toString('utf8')) : decodeProtobuf(raw);
     } catch (err) {
       this.rejected.push(`bad body: ${(err as Error).message}`);
       return { status: 400, body: '{}' };
     }
+    this.accept(payload, json ? 'http/json' : 'http/protobuf');
+    // An empty ExportTraceServiceResponse, in the request's encoding.
+    return json ? { status: this.options.status ?? 200, body: '{}' } : { status: this.options.status ?? 200, body: '', headers: { 'content-type': 'application/x-protobuf' } };
+  }
+
+  /** A decoded export request (JSON shape) arrived. */
+  accept(payload: unknown, encoding: Encoding): void {
     this.exports++;
+    this.encodings.push(encoding);
     for (const span of decodeExport(payload)) this.spans.push(span); // not push(...): a batch has no fixed bound
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
-    return { status: this.options.status ?? 200, body: '{}' };
   }
 
   close(): Promise<void> {
@@ -132,6 +148,53 @@ export class OtlpReceiver {
       this.server.closeAllConnections();
     });
   }
+}
+
+/** OTLP/gRPC on 127.0.0.1 (the collector's TraceService/Export), decoded into the same spans. */
+export class OtlpGrpcReceiver extends OtlpReceiver {
+  constructor(
+    private readonly grpcServer: grpc.Server,
+    private readonly grpcPort: number,
+  ) {
+    super(createServer(), {});
+  }
+
+  override get port(): number {
+    return this.grpcPort;
+  }
+
+  override close(): Promise<void> {
+    return new Promise((resolve) => this.grpcServer.tryShutdown(() => resolve()));
+  }
+}
+
+export async function startOtlpGrpcReceiver(): Promise<OtlpGrpcReceiver> {
+  let receiver: OtlpGrpcReceiver | undefined;
+  const server = new grpc.Server();
+  server.addService(
+    {
+      Export: {
+        path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+        requestStream: false,
+        responseStream: false,
+        requestSerialize: (value: Buffer) => value,
+        requestDeserialize: (bytes: Buffer) => bytes,
+        responseSerialize: () => Buffer.alloc(0),
+        responseDeserialize: () => ({}),
+      },
+    },
+    {
+      Export: (call: grpc.ServerUnaryCall<Buffer, object>, callback: grpc.sendUnaryData<object>) => {
+        receiver!.accept(decodeProtobuf(call.request), 'grpc');
+        callback(null, {});
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  receiver = new OtlpGrpcReceiver(server, port);
+  return receiver;
 }
 
 export async function startOtlpReceiver(options: ReceiverOptions = {}): Promise<OtlpReceiver> {
@@ -162,6 +225,38 @@ export async function closedPort(): Promise<number> {
   const port = (server.address() as AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+// --- OTLP/protobuf decoding ---------------------------------------------------
+
+/** The parts of opentelemetry-proto (collector/trace/v1, trace/v1, common/v1, resource/v1) a trace export uses. */
+const OTLP_PROTO = `
+syntax = "proto3";
+package otlp;
+message AnyValue { oneof value { string string_value = 1; bool bool_value = 2; int64 int_value = 3; double double_value = 4; ArrayValue array_value = 5; KeyValueList kvlist_value = 6; bytes bytes_value = 7; } }
+message ArrayValue { repeated AnyValue values = 1; }
+message KeyValueList { repeated KeyValue values = 1; }
+message KeyValue { string key = 1; AnyValue value = 2; }
+message InstrumentationScope { string name = 1; string version = 2; repeated KeyValue attributes = 3; uint32 dropped_attributes_count = 4; }
+message Resource { repeated KeyValue attributes = 1; uint32 dropped_attributes_count = 2; }
+message ExportTraceServiceRequest { repeated ResourceSpans resource_spans = 1; }
+message ResourceSpans { Resource resource = 1; repeated ScopeSpans scope_spans = 2; string schema_url = 3; }
+message ScopeSpans { InstrumentationScope scope = 1; repeated Span spans = 2; string schema_url = 3; }
+message Span {
+  bytes trace_id = 1; bytes span_id = 2; string trace_state = 3; bytes parent_span_id = 4; fixed32 flags = 16; string name = 5;
+  int32 kind = 6; fixed64 start_time_unix_nano = 7; fixed64 end_time_unix_nano = 8; repeated KeyValue attributes = 9;
+  uint32 dropped_attributes_count = 10; repeated Event events = 11; uint32 dropped_events_count = 12; uint32 dropped_links_count = 14; Status status = 15;
+}
+message Event { fixed64 time_unix_nano = 1; string name = 2; repeated KeyValue attributes = 3; uint32 dropped_attributes_count = 4; }
+message Status { string message = 2; int32 code = 3; }
+`;
+
+let exportRequest: protobuf.Type | undefined;
+
+/** A protobuf ExportTraceServiceRequest, as the JSON mapping (ids base64, 64-bit numbers as strings). */
+export function decodeProtobuf(bytes: Uint8Array): unknown {
+  exportRequest ??= protobuf.parse(OTLP_PROTO).root.lookupType('otlp.ExportTraceServiceRequest');
+  return exportRequest.toObject(exportRequest.decode(bytes), { longs: String, bytes: String, enums: Number });
 }
 
 // --- OTLP/JSON decoding -------------------------------------------------------

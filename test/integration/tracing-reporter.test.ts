@@ -19,42 +19,36 @@ describe('tracing: export trouble is reported once per interval', function () {
     const reporter = new ExportReporter(logger, 'http://collector:4318/v1/traces', 150);
     const failed = () => lines.filter((l) => l.event === 'TraceExportFailed');
 
-    reporter.exportFailed(3, new Error('connect ECONNREFUSED 10.0.0.1:4318'));
+    reporter.exportFailed(new Error('connect ECONNREFUSED 10.0.0.1:4318'));
     expect(failed()).to.have.length(1);
-    expect(failed()[0]).to.include({ level: 'warn', failed_spans: 3, dropped_spans: 0, error: 'connect ECONNREFUSED 10.0.0.1:4318' });
+    expect(failed()[0]).to.include({ level: 'warn', failed_exports: 1, error: 'connect ECONNREFUSED 10.0.0.1:4318' });
 
-    for (let i = 0; i < 20; i++) reporter.exportFailed(2, new Error('connect ECONNREFUSED 10.0.0.1:4318'));
-    reporter.spansDropped(5);
+    for (let i = 0; i < 20; i++) reporter.exportFailed(new Error('connect ECONNREFUSED 10.0.0.1:4318'));
     expect(failed(), 'nothing more within the interval').to.have.length(1);
 
     await sleep(200);
     expect(failed()).to.have.length(2);
-    expect(failed()[1]).to.include({ failed_spans: 40, dropped_spans: 5 });
+    expect(failed()[1]).to.include({ failed_exports: 20 });
 
     // An interval without trouble: no line, and the window closes...
     await sleep(350);
     expect(failed()).to.have.length(2);
     // ...so the next failure is reported at once again.
-    reporter.exportFailed(1, new Error('timeout'));
+    reporter.exportFailed(new Error('timeout'));
     expect(failed()).to.have.length(3);
     reporter.close();
   });
 
-  it('one info line when exports work again; close() reports what is left and stops the timer', () => {
+  it('close() reports what is left and stops the timer; nothing after close', () => {
     const { logger, lines } = capture();
     const reporter = new ExportReporter(logger, 'http://collector:4318/v1/traces', 60_000);
-    reporter.exportSucceeded();
-    expect(lines, 'nothing to recover from').to.deep.equal([]);
-    reporter.exportFailed(1, new Error('boom'));
-    reporter.exportSucceeded();
-    reporter.exportSucceeded();
-    expect(lines.map((l) => l.event)).to.deep.equal(['TraceExportFailed', 'TraceExportRecovered']);
-    reporter.spansDropped(7);
+    reporter.exportFailed(new Error('boom'));
+    reporter.exportFailed(new Error('boom again'));
     reporter.close();
-    expect(lines.map((l) => l.event)).to.deep.equal(['TraceExportFailed', 'TraceExportRecovered', 'TraceExportFailed']);
-    expect(lines[2]).to.include({ dropped_spans: 7, failed_spans: 0 });
-    reporter.exportFailed(1, new Error('after close'));
-    expect(lines).to.have.length(3);
+    expect(lines.map((l) => l.event)).to.deep.equal(['TraceExportFailed', 'TraceExportFailed']);
+    expect(lines[1]).to.include({ failed_exports: 1, error: 'boom again' });
+    reporter.exportFailed(new Error('after close'));
+    expect(lines).to.have.length(2);
   });
 
   it('OpenTelemetry diagnostics: JSON lines, the same message at most once per interval, with the repeat count', async () => {

@@ -3,21 +3,21 @@ import type { Logger } from 'pino';
 export const REPORT_INTERVAL_MS = 30_000;
 
 /**
- * Turns span export trouble into at most one warn line per interval.
+ * Turns span export trouble into at most one warn line per interval (only for
+ * the SDK pounce starts itself: it is then the global error handler the
+ * BatchSpanProcessor reports failed exports to).
  *
- * A collector that is down fails every batch; a collector that is slow makes
- * the queue overflow. Either way the requests are unaffected and the operator
- * needs to know, once, with numbers: the first failure after a quiet period is
- * reported at once (so a wrong endpoint shows up in seconds), later ones are
- * counted and reported together when the interval ends. When exports work
- * again after a reported failure, one info line says so.
+ * A collector that is down fails every batch; the requests are unaffected and
+ * the operator needs to know, once, with a number: the first failure after a
+ * quiet period is reported at once (so a wrong endpoint shows up in seconds),
+ * later ones are counted and reported together when the interval ends.
+ * (A full queue is the BatchSpanProcessor's own diagnostic, "Dropped N spans",
+ * an OtelDiagnostic line.)
  */
 export class ExportReporter {
-  private failedSpans = 0;
-  private droppedSpans = 0;
+  private failedExports = 0;
   private lastError = '';
   private window: NodeJS.Timeout | undefined;
-  private reported = false;
   private closed = false;
   /** The last export failed: the collector is down or refusing (shutdown then waits less for it). */
   failing = false;
@@ -29,33 +29,14 @@ export class ExportReporter {
     private readonly intervalMs: number = REPORT_INTERVAL_MS,
   ) {}
 
-  /** An export of `count` spans failed (collector down, refused, timed out). */
-  exportFailed(count: number, error: unknown): void {
+  /** An export failed (collector down, refused, timed out). */
+  exportFailed(error: unknown): void {
     this.failing = true;
-    this.failedSpans += count;
-    if (error !== undefined) this.noteError(error);
-    this.trouble();
-  }
-
-  /** `count` spans were dropped because the export queue was full. */
-  spansDropped(count: number): void {
-    this.droppedSpans += count;
-    this.trouble();
-  }
-
-  /** An export succeeded. */
-  exportSucceeded(): void {
-    const wasFailing = this.failing;
-    this.failing = false;
-    // Only after a failure that was reported (a full queue is not a broken collector).
-    if (!wasFailing || !this.reported || this.closed) return;
-    this.reported = false;
-    this.logger.info({ event: 'TraceExportRecovered', endpoint: this.endpoint }, `span export to ${this.endpoint} works again`);
-  }
-
-  /** Remember the cause for the next line, without reporting anything by itself. */
-  noteError(error: unknown): void {
-    this.lastError = describe(error);
+    this.failedExports++;
+    if (error !== undefined) this.lastError = describe(error);
+    if (this.window || this.closed) return;
+    this.emit();
+    this.openWindow();
   }
 
   /** Final report of what was not yet reported (at shutdown); no timer stays behind. */
@@ -63,19 +44,13 @@ export class ExportReporter {
     if (this.window) clearTimeout(this.window);
     this.window = undefined;
     this.closed = true;
-    if (this.failedSpans + this.droppedSpans > 0) this.emit();
-  }
-
-  private trouble(): void {
-    if (this.window || this.closed) return;
-    this.emit();
-    this.openWindow();
+    if (this.failedExports > 0) this.emit();
   }
 
   private openWindow(): void {
     this.window = setTimeout(() => {
       this.window = undefined;
-      if (this.failedSpans + this.droppedSpans === 0) return;
+      if (this.failedExports === 0) return;
       this.emit();
       this.openWindow();
     }, this.intervalMs);
@@ -83,26 +58,19 @@ export class ExportReporter {
   }
 
   private emit(): void {
-    const failed = this.failedSpans;
-    const dropped = this.droppedSpans;
-    this.failedSpans = 0;
-    this.droppedSpans = 0;
-    this.reported = true;
-    const parts = [];
-    if (failed > 0) parts.push(`${failed} span(s) not delivered`);
-    if (dropped > 0) parts.push(`${dropped} span(s) dropped (export queue full)`);
+    const failed = this.failedExports;
+    this.failedExports = 0;
     const cause = this.lastError ? ` (${this.lastError})` : '';
     const next = this.closed ? '' : `; next report in ${Math.round(this.intervalMs / 1000)} s at the earliest`;
     this.logger.warn(
       {
         event: 'TraceExportFailed',
         endpoint: this.endpoint,
-        failed_spans: failed,
-        dropped_spans: dropped,
+        failed_exports: failed,
         error: this.lastError || null,
         report_interval_s: this.intervalMs / 1000,
       },
-      `span export to ${this.endpoint} failing: ${parts.join(', ')}${cause}${next}`,
+      `span export to ${this.endpoint} failing: ${failed} export(s) failed${cause}${next}`,
     );
   }
 }

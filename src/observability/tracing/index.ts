@@ -1,40 +1,33 @@
 /**
  * OpenTelemetry tracing, loaded by `serve()` with a dynamic import only when
- * an endpoint is configured (see settings.ts): without one, no @opentelemetry
+ * the plan (settings.ts) says tracing is on: otherwise no @opentelemetry
  * module is ever imported and the request path is untouched.
  *
- * The pipeline:
- *   pounce's SERVER spans (span.ts) ─┐
- *   the app's spans (SDK, global) ───┴→ BoundedQueueProcessor → BatchSpanProcessor
- *        → ReportingExporter → OtlpHttpJsonExporter → POST <endpoint>/v1/traces
+ * One pipeline: pounce's SERVER spans are made through `@opentelemetry/api`
+ * on whatever is registered globally.
+ * - An SDK is registered (the app, or `node --import ./otel.js`): pounce uses
+ *   it as it is — its resource, sampler, limits, exporters, propagators — and
+ *   registers nothing, replaces no diag logger or error handler. At shutdown
+ *   pounce asks it to flush (the team's code owns its shutdown).
+ * - Nothing is registered: pounce starts the standard NodeSDK (no
+ *   instrumentations), so every OTEL_* variable means what the specification
+ *   says; pounce's endpoint (`--otel-endpoint`) becomes the traces exporter's
+ *   endpoint. pounce owns that SDK: its diagnostics become pounce.server lines.
  */
-import { context, diag, DiagLogLevel, propagation, trace } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  CompositePropagator,
-  getNumberFromEnv,
-  setGlobalErrorHandler,
-  W3CBaggagePropagator,
-  W3CTraceContextPropagator,
-} from '@opentelemetry/core';
-import { BasicTracerProvider, BatchSpanProcessor, RandomIdGenerator } from '@opentelemetry/sdk-trace-base';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
+import { diag, DiagLogLevel, trace, type TracerProvider } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { armRequestContext } from '../../app/context.js';
+import { parseAppSpec } from '../../app/load.js';
 import type { Observer, RequestTracing } from '../../server/observer.js';
+import type { RequestRecord } from '../../server/request-record.js';
 import { PinoDiagLogger } from './diag.js';
 import { ExportReporter } from './export-reporter.js';
-import { OtlpHttpJsonExporter } from './otlp-http.js';
-import { TracingObserver } from './observer.js';
-import { BoundedQueueProcessor, ReportingExporter } from './pipeline.js';
-import { buildResource } from './resource.js';
-import { samplerFromEnv } from './sampler.js';
-import { maskUrl, type TracingSettings } from './settings.js';
-import { ServerSpanFactory } from './span.js';
+import { RequestTracer } from './request-span.js';
+import { watchFrameworkRoutes } from './route.js';
+import { maskUrl, type TracingPlan } from './settings.js';
 
-export { TracingObserver } from './observer.js';
-
-/** Spans waiting for export, at most (OTEL_BSP_MAX_QUEUE_SIZE overrides). Beyond it they are dropped and counted. */
-export const DEFAULT_MAX_QUEUE_SIZE = 2048;
 /** How long shutdown waits for the last spans to reach the collector. */
 export const SHUTDOWN_FLUSH_MS = 5000;
 /** The same, when the last export failed. */
@@ -52,109 +45,206 @@ export interface TracingDeps {
 }
 
 export interface Tracing {
-  /** Goes first among the observers, so the ids are set before anything is logged. */
+  /** Start the request's SERVER span (or adopt an instrumentation's) and put its ids on the record. */
+  begin(rec: RequestRecord): void;
+  /** Run the app with the request's span active. */
+  runApp<T>(rec: RequestRecord, run: () => T): T;
+  /** The same begin/runApp for the tracker, and the rest of the request's life (slow, completed, disconnected, aborted). */
   readonly observer: Observer & RequestTracing;
-  /** Export what is queued (bounded by timeoutMs), report what was lost, unregister. Never throws. */
+  /** Export what is queued (bounded by timeoutMs), report what was lost. Never throws. */
   shutdown(timeoutMs?: number): Promise<void>;
 }
 
-export function startTracing(settings: TracingSettings, deps: TracingDeps): Tracing {
+export async function startTracing(plan: TracingPlan, deps: TracingDeps): Promise<Tracing> {
   const { logger } = deps;
-  const endpoint = maskUrl(settings.tracesUrl);
-  const reporter = new ExportReporter(logger, endpoint);
-
-  // OTel's own diagnostics become rate-limited pounce.server lines: stdout stays JSON.
-  diag.setLogger(new PinoDiagLogger(logger), { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
-  // A failed batch is already counted by the exporter wrapper: keep only its cause.
-  setGlobalErrorHandler((err) => reporter.noteError(err));
-
-  const maxQueueSize = positive(getNumberFromEnv('OTEL_BSP_MAX_QUEUE_SIZE')) ?? DEFAULT_MAX_QUEUE_SIZE;
-  const exporter = new ReportingExporter(
-    new OtlpHttpJsonExporter({
-      url: settings.tracesUrl,
-      userAgent: `pounce/${deps.version}`,
-      onPartialSuccess: (rejected, message) => reporter.exportFailed(rejected, new Error(message)),
-    }),
-    reporter,
-  );
-  // Delay and export timeout: OTel defaults (5 s, 30 s), OTEL_BSP_* override. A batch never exceeds the queue.
-  const maxExportBatchSize = Math.min(positive(getNumberFromEnv('OTEL_BSP_MAX_EXPORT_BATCH_SIZE')) ?? 512, maxQueueSize);
-  const batch = new BatchSpanProcessor(exporter, { maxQueueSize, maxExportBatchSize });
-  const queue = new BoundedQueueProcessor(batch, maxQueueSize, reporter);
-  exporter.queue = queue;
-
-  const { sampler, name: samplerName } = samplerFromEnv();
-  const resource = buildResource(deps.appDescription);
-  const serviceName = String(resource.attributes['service.name']);
-  const ids = new RandomIdGenerator();
-  // The app's spans (trace.getTracer() in its code): the SDK, same sampler, resource and queue.
-  const provider = new BasicTracerProvider({ resource, sampler, idGenerator: ids, spanProcessors: [queue] });
-  // pounce's own SERVER spans: same sampler, ids, resource and queue, leaner objects.
-  const limits = {
-    attributeCountLimit: positive(getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT') ?? getNumberFromEnv('OTEL_ATTRIBUTE_COUNT_LIMIT')) ?? 128,
-    attributeValueLengthLimit:
-      positive(getNumberFromEnv('OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT') ?? getNumberFromEnv('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT')) ?? Infinity,
-    eventCountLimit: positive(getNumberFromEnv('OTEL_SPAN_EVENT_COUNT_LIMIT')) ?? 128,
-  };
-  const spans = new ServerSpanFactory(sampler, ids, resource, { name: 'pounce', version: deps.version }, queue, limits);
-  const propagator = new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] });
-
-  // Global registration, so that the app's trace.getTracer() spans nest under
-  // pounce's and its outgoing calls propagate the context. An app that brought
-  // its own SDK (node --import) keeps it: registration fails, pounce's spans
-  // still go out through pounce's own pipeline.
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  const ownsContext = context.setGlobalContextManager(contextManager);
-  if (!ownsContext) contextManager.disable();
-  const ownsTracerProvider = trace.setGlobalTracerProvider(provider);
-  const ownsPropagator = propagation.setGlobalPropagator(propagator);
+  const owned = plan.sdk === 'pounce' ? await startOwnSdk(plan, deps) : undefined;
+  const provider = trace.getTracerProvider();
+  if (owned) linkAppApiCopy(deps.appDescription, provider);
+  const tracer = provider.getTracer('pounce', deps.version);
+  const requests = new RequestTracer(tracer, { workerId: deps.workerId, thresholdMs: deps.thresholdMs, attributeCountLimit: attributeCountLimitFromEnv() });
   // Requests run in the request context (AsyncLocalStorage), body listeners included:
   // the span is active wherever the app's code runs.
   armRequestContext();
+  const unwatch = watchFrameworkRoutes();
 
+  for (const warning of plan.warnings) logger.warn({ event: 'TracingMisconfigured' }, `tracing: ${warning}`);
+  // The OTLP endpoint matters only when an OTLP exporter is among OTEL_TRACES_EXPORTER's.
+  const otlp = owned !== undefined && owned.exporters.split(',').some((e) => e.trim() === 'otlp');
+  const endpoint = plan.tracesUrl === undefined || !otlp ? undefined : maskUrl(plan.tracesUrl);
   logger.info(
     {
       event: 'TracingEnabled',
-      endpoint,
-      endpoint_source: settings.source,
-      service_name: serviceName,
-      sampler: samplerName,
-      max_queue_size: maxQueueSize,
-      global_tracer_provider: ownsTracerProvider,
+      sdk: plan.sdk,
+      endpoint: endpoint ?? null,
+      endpoint_source: endpoint === undefined ? null : (plan.endpointSource ?? null),
+      protocol: owned ? plan.protocol : null,
+      exporters: owned ? owned.exporters : null,
+      service_name: owned?.serviceName ?? null,
     },
-    `tracing: spans of service ${serviceName} go to ${endpoint}`,
+    owned
+      ? `tracing: spans of service ${owned.serviceName} go to ${endpoint ? `${endpoint} (${plan.protocol})` : `the ${owned.exporters} exporter`}`
+      : 'tracing: on the OpenTelemetry SDK the app registered',
   );
 
   let shut: Promise<void> | undefined;
   const shutdown = (timeoutMs: number = SHUTDOWN_FLUSH_MS) =>
     (shut ??= (async () => {
-      // A collector that just failed is not waited for long: one attempt, not the retries.
-      const deadline = reporter.failing ? Math.min(timeoutMs, FAILING_FLUSH_MS) : timeoutMs;
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), deadline);
-      });
-      try {
-        const outcome = await Promise.race([provider.shutdown().then(() => 'done' as const), timedOut]);
-        const lost = queue.pending + exporter.inFlight;
-        if (outcome === 'timeout' && lost > 0) {
-          reporter.exportFailed(lost, new Error(`not exported within the ${deadline} ms shutdown flush`));
-        }
-      } catch (err) {
-        reporter.noteError(err);
-      } finally {
-        clearTimeout(timer);
+      unwatch();
+      if (owned) {
+        await owned.shutdown(timeoutMs);
+        return;
       }
-      reporter.close();
-      if (ownsTracerProvider) trace.disable();
-      if (ownsContext) context.disable();
-      if (ownsPropagator) propagation.disable();
-      diag.disable();
+      // The team's SDK: its code owns shutdown, but pounce exits the process after the drain.
+      await withTimeout(flushRegistered(provider), timeoutMs).catch(() => {});
     })());
 
-  return { observer: new TracingObserver(spans, propagator, deps.workerId, deps.thresholdMs), shutdown };
+  return {
+    begin: (rec) => requests.begin(rec),
+    runApp: (rec, run) => requests.runApp(rec, run),
+    observer: requests,
+    shutdown,
+  };
 }
 
-function positive(n: number | undefined): number | undefined {
-  return n !== undefined && Number.isFinite(n) && n > 0 ? Math.floor(n) : undefined;
+interface OwnSdk {
+  serviceName: string;
+  exporters: string;
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+/** Start NodeSDK the standard way, pounce's endpoint as the traces exporter's; diagnostics and export errors as pounce lines. */
+async function startOwnSdk(plan: TracingPlan, deps: TracingDeps): Promise<OwnSdk> {
+  const { logger } = deps;
+  const env = process.env;
+  const { NodeSDK, core } = await import('@opentelemetry/sdk-node');
+  const endpoint = plan.tracesUrl === undefined ? 'the console' : maskUrl(plan.tracesUrl);
+  const reporter = new ExportReporter(logger, endpoint);
+
+  // pounce owns this SDK: OTel's own diagnostics become rate-limited pounce.server lines (stdout stays JSON).
+  const level = diagLevel(env.OTEL_LOG_LEVEL);
+  const named = env.OTEL_SERVICE_NAME?.trim() || serviceNameIn(env.OTEL_RESOURCE_ATTRIBUTES);
+  const serviceName = named || (await defaultServiceName(deps.appDescription));
+  const sdk = new NodeSDK({
+    // NodeSDK's default would be unknown_service:node: name it after the app's package, or pounce.
+    serviceName: named ? undefined : serviceName,
+    instrumentations: [],
+    // Traces only, unless metrics or logs are asked for by their own variables.
+    ...(env.OTEL_METRICS_EXPORTER?.trim() ? {} : { metricReaders: [] }),
+    ...(env.OTEL_LOGS_EXPORTER?.trim() ? {} : { logRecordProcessors: [] }),
+  });
+  // After the constructor: NodeSDK installs a console logger when OTEL_LOG_LEVEL is set.
+  diag.setLogger(new PinoDiagLogger(logger), { logLevel: level, suppressOverrideMessage: true });
+  // The SDK's copy of @opentelemetry/core is the one its BatchSpanProcessor reports through.
+  core.setGlobalErrorHandler((err) => reporter.exportFailed(err));
+
+  // pounce's endpoint is the exporter's, for as long as the SDK reads the environment.
+  const saved = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (plan.endpointSource === 'otelEndpoint' || plan.endpointSource === 'default') env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = plan.tracesUrl;
+  try {
+    sdk.start();
+  } finally {
+    if (saved === undefined) delete env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+    else env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = saved;
+  }
+  const exporters = env.OTEL_TRACES_EXPORTER?.trim() || 'otlp';
+
+  return {
+    serviceName,
+    exporters,
+    async shutdown(timeoutMs) {
+      // A collector that just failed is not waited for long: one attempt, not the retries.
+      const deadline = reporter.failing ? Math.min(timeoutMs, FAILING_FLUSH_MS) : timeoutMs;
+      try {
+        const outcome = await withTimeout(sdk.shutdown(), deadline);
+        if (outcome === 'timeout') reporter.exportFailed(new Error(`spans not exported within the ${deadline} ms shutdown flush`));
+      } catch (err) {
+        reporter.exportFailed(err);
+      }
+      reporter.close();
+      diag.disable();
+    },
+  };
+}
+
+/**
+ * An app that resolves its own copy of @opentelemetry/api shares the globals
+ * (one per major version), but a tracer it took at import time — before
+ * pounce registered its SDK — belongs to its copy's proxy provider, which only
+ * its copy's registration would complete: complete it with pounce's provider.
+ */
+function linkAppApiCopy(appDescription: string, provider: TracerProvider): void {
+  try {
+    const ours = createRequire(import.meta.url).resolve('@opentelemetry/api');
+    const appRequire = createRequire(resolve(parseAppSpec(appDescription).file));
+    const theirs = appRequire.resolve('@opentelemetry/api');
+    if (theirs === ours) return;
+    const api = appRequire(theirs) as { trace?: { _proxyTracerProvider?: { setDelegate?: (p: TracerProvider) => void; getDelegate?: () => unknown } } };
+    const proxy = api.trace?._proxyTracerProvider;
+    const delegate = (provider as { getDelegate?: () => TracerProvider }).getDelegate?.() ?? provider;
+    if (proxy?.setDelegate && proxy !== (provider as unknown)) proxy.setDelegate(delegate);
+  } catch {
+    // No copy of its own (or no file to resolve from): nothing to link.
+  }
+}
+
+/** The registered provider (behind the API's proxy) flushes if it can. */
+async function flushRegistered(provider: TracerProvider): Promise<void> {
+  const real = (provider as { getDelegate?: () => TracerProvider }).getDelegate?.() ?? provider;
+  await (real as { forceFlush?: () => Promise<void> }).forceFlush?.();
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  try {
+    return await Promise.race([promise, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function defaultServiceName(appDescription: string): Promise<string> {
+  const { appPackage } = await import('./resource.js');
+  return appPackage(appDescription)?.name ?? 'pounce';
+}
+
+/** `service.name` in OTEL_RESOURCE_ATTRIBUTES (key=value pairs, values percent-encoded). */
+function serviceNameIn(attributes: string | undefined): string | undefined {
+  for (const pair of attributes?.split(',') ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq > 0 && pair.slice(0, eq).trim() === 'service.name') {
+      try {
+        return decodeURIComponent(pair.slice(eq + 1).trim()) || undefined;
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+function diagLevel(value: string | undefined): DiagLogLevel {
+  switch (value?.trim().toUpperCase()) {
+    case 'NONE':
+      return DiagLogLevel.NONE;
+    case 'ERROR':
+      return DiagLogLevel.ERROR;
+    case 'INFO':
+      return DiagLogLevel.INFO;
+    case 'DEBUG':
+      return DiagLogLevel.DEBUG;
+    case 'VERBOSE':
+    case 'ALL':
+      return DiagLogLevel.ALL;
+    default:
+      return DiagLogLevel.WARN;
+  }
+}
+
+function attributeCountLimitFromEnv(): number {
+  const raw = process.env.OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT?.trim() || process.env.OTEL_ATTRIBUTE_COUNT_LIMIT?.trim();
+  const n = raw ? Number(raw) : NaN;
+  return Number.isFinite(n) && n > 0 ? Math.floor(n) : 128;
 }

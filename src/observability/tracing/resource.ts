@@ -1,7 +1,5 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { defaultResource, detectResources, envDetector, resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { parseAppSpec } from '../../app/load.js';
 
 interface PackageInfo {
@@ -9,26 +7,7 @@ interface PackageInfo {
   version: string | undefined;
 }
 
-/**
- * The resource every span carries. `service.name` is, by precedence:
- * OTEL_SERVICE_NAME, `service.name` in OTEL_RESOURCE_ATTRIBUTES, the name in
- * the app's nearest package.json, then "pounce". Other OTEL_RESOURCE_ATTRIBUTES
- * (deployment.environment, k8s.pod.name, ...) are added as given.
- */
-export function buildResource(appDescription: string): Resource {
-  const pkg = appPackage(appDescription);
-  const own: Record<string, string | number> = {
-    'service.name': pkg?.name ?? 'pounce',
-    'host.name': hostname(),
-    'process.pid': process.pid,
-    'process.runtime.name': 'nodejs',
-    'process.runtime.version': process.versions.node,
-  };
-  if (pkg?.version) own['service.version'] = pkg.version;
-  return defaultResource().merge(resourceFromAttributes(own)).merge(detectResources({ detectors: [envDetector] }));
-}
-
-/** The package.json (with a name) nearest to the app file, or to the working directory. */
+/** The package.json (names the service when OTEL_SERVICE_NAME does not): the one (with a name) nearest to the app file, or to the working directory. */
 export function appPackage(appDescription: string): PackageInfo | undefined {
   const file = resolve(parseAppSpec(appDescription).file);
   let dir = existsSync(file) && statSync(file).isFile() ? dirname(file) : process.cwd();
