@@ -157,9 +157,15 @@ describe('lifecycle events (real sockets, real pounce output)', function () {
     expect(gone.bytes_sent).to.be.greaterThan(0);
     const closed = await pounce.waitForEvent('ConnectionCompleted', (l) => l.connection_id === gone.connection_id);
     expect(closed.reason).to.equal('client_disconnect');
+    // The client leaves ~250 ms into the stream; on a busy machine that can be past the 400 ms
+    // threshold, and then a RequestSlow in flight is right. Well past it, one is required.
+    const slow = pounce.connectionEvents(gone.connection_id).filter((l) => l.event === 'RequestSlow');
+    for (const l of slow) expect(l.elapsed_ms).to.be.at.least(400);
+    if ((gone.duration_ms as number) >= 550) expect(slow, 'in flight past the threshold').to.have.length(1);
     expect(order(pounce.connectionEvents(gone.connection_id))).to.deep.equal([
       'ConnectionOpened',
       'RequestStarted',
+      ...(slow.length > 0 ? ['RequestSlow'] : []),
       'ClientDisconnected',
       'ConnectionCompleted',
     ]);
