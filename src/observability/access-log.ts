@@ -40,9 +40,8 @@ export class AccessLog implements Observer {
       status,
       bytes_sent: rec.bytesSent,
       duration_ms: roundMs(rec.durationMs),
+      user_agent: userAgent === undefined ? null : escapeControls(userAgent),
     };
-    // Absent when the client sent none, never null: the shipped configs type it as a string (keyword).
-    if (userAgent !== undefined) fields.user_agent = escapeControls(userAgent);
     if (!rec.completed) {
       fields.complete = false;
       fields.ended_by = rec.endedBy;
