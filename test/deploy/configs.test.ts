@@ -360,15 +360,18 @@ describe('deploy: shipped configs (deploy/, otel/, charts/)', function () {
       expect(regexJsonKeys(trace['matcherRegex'] as string)).to.deep.equal(['trace_id']);
     });
 
-    it('the dashboard queries Loki through the provisioned uid, and the provider points where compose mounts it', () => {
+    it('the dashboard\'s datasource variables find provisioned Loki and Prometheus sources, and the provider points where compose mounts it', () => {
       const dash = json('deploy/grafana/dashboards/pounce.json');
-      const panels = arr(dash['panels']).map(obj);
-      expect(panels.length).to.be.at.least(6);
+      const vars = arr(obj(dash['templating'])['list']).map(obj);
+      const dsTypes = vars.filter((v) => v['type'] === 'datasource').map((v) => v['query']);
+      expect(dsTypes).to.deep.equal(['prometheus', 'loki']);
+      for (const t of dsTypes) expect([...byUid.values()].some((d) => d['type'] === t), `a provisioned ${String(t)} datasource`).to.equal(true);
+      const panels = arr(dash['panels']).map(obj).filter((p) => p['type'] !== 'row');
+      expect(panels.length).to.be.at.least(10);
       for (const p of panels) {
-        expect(obj(p['datasource'])['uid']).to.equal('loki');
+        expect(['${prometheus}', '${loki}']).to.include(obj(p['datasource'])['uid']);
         for (const t of arr(p['targets']).map(obj)) {
           const expr = t['expr'] as string;
-          expect(expr, `panel ${String(p['title'])}`).to.match(/\{job="pounce"/);
           expect(expr.split('(').length, `balanced parens: ${expr}`).to.equal(expr.split(')').length);
         }
       }
@@ -376,6 +379,13 @@ describe('deploy: shipped configs (deploy/, otel/, charts/)', function () {
       const compose = yaml('deploy/docker-compose.yml');
       const grafanaVolumes = arr(obj(obj(compose['services'])['grafana'])['volumes']) as string[];
       expect(grafanaVolumes).to.include(`./grafana/dashboards:${String(obj(provider['options'])['path'])}:ro`);
+      // compose's Prometheus scrapes the metrics path compose's pounce serves
+      expect(obj(obj(obj(compose['services'])['pounce'])['environment'])['POUNCE_METRICS_PATH']).to.equal('/metrics');
+      const prom = yaml('deploy/prometheus/prometheus.yml');
+      const job = obj(arr(prom['scrape_configs'])[0]);
+      expect(job['metrics_path']).to.equal('/metrics');
+      expect(obj(arr(job['static_configs'])[0])['targets']).to.deep.equal(['pounce:8000']);
+      expect(obj(byUid.get('prometheus'))['url']).to.equal('http://prometheus:9090');
     });
 
     it('docker-compose.yml: pounce built from the repo Dockerfile, traces to the collector, every mounted file exists', () => {

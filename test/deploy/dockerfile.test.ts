@@ -1,7 +1,7 @@
 // The Dockerfile: linted by the real dockerlinter (with ShellCheck on every RUN),
 // its structure checked, and its HEALTHCHECK command run for real against a
 // loopback server (no Docker engine is needed).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -10,67 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { repoRoot } from './shipped-fields.js';
-
-const DOCKERLINTER = path.join(repoRoot, '.tools', 'dockerlinter', 'node_modules', 'dockerlinter', 'bin', 'dockerfilelinter.js');
-const DOCKERFILE = path.join(repoRoot, 'Dockerfile');
-
-interface Instruction {
-  keyword: string;
-  args: string;
-  line: number;
-}
-
-interface Stage {
-  from: string;
-  name?: string;
-  instructions: Instruction[];
-}
-
-/** Dockerfile -> instructions (comments dropped, `\` continuations joined). */
-function parseDockerfile(text: string): Instruction[] {
-  const out: Instruction[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const start = i;
-    let line = lines[i] as string;
-    if (/^\s*(#|$)/.test(line)) continue;
-    while (/\\\s*$/.test(line) && i + 1 < lines.length) {
-      i++;
-      const next = lines[i] as string;
-      if (/^\s*#/.test(next)) continue;
-      line = line.replace(/\\\s*$/, ' ') + next.trim();
-    }
-    const m = /^\s*([A-Za-z]+)\s+([\s\S]*)$/.exec(line);
-    if (m) out.push({ keyword: (m[1] as string).toUpperCase(), args: (m[2] as string).trim(), line: start + 1 });
-  }
-  return out;
-}
-
-function stages(instructions: Instruction[]): Stage[] {
-  const out: Stage[] = [];
-  for (const ins of instructions) {
-    if (ins.keyword === 'FROM') {
-      const m = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
-      out.push({ from: m?.[1] ?? ins.args, name: m?.[2], instructions: [] });
-    } else out.at(-1)?.instructions.push(ins);
-  }
-  return out;
-}
-
-function runDockerlinter(file: string): { status: number | null; stdout: string; stderr: string } {
-  if (!existsSync(DOCKERLINTER)) {
-    throw new Error(`dockerlinter not found at ${DOCKERLINTER}: npm test installs it (pretest: node test/tools/ensure.mjs)`);
-  }
-  // dockerlinter writes temp<line>.sh files into its working directory for ShellCheck
-  const cwd = mkdtempSync(path.join(tmpdir(), 'dockerlinter-'));
-  try {
-    const r = spawnSync(process.execPath, [DOCKERLINTER, '-f', file, '-j', '-e', 'info'], { cwd, encoding: 'utf8', timeout: 30_000 });
-    if (r.error) throw r.error;
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-  } finally {
-    rmSync(cwd, { recursive: true, force: true });
-  }
-}
+import { DOCKERFILE, execForm, only, parseDockerfile, runDockerlinter, stages, type Instruction, type Stage } from './dockerfile-lib.js';
 
 const text = readFileSync(DOCKERFILE, 'utf8');
 const instructions = parseDockerfile(text);
@@ -83,16 +23,6 @@ const argDefaults = new Map(
   }),
 );
 const expandArgs = (s: string): string => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a: string, b: string) => argDefaults.get(a ?? b) ?? '');
-
-function only(stage: Stage, keyword: string): Instruction[] {
-  return stage.instructions.filter((i) => i.keyword === keyword);
-}
-
-function execForm(args: string): string[] {
-  const parsed: unknown = JSON.parse(args);
-  expect(Array.isArray(parsed) && parsed.every((a) => typeof a === 'string'), `exec form: ${args}`).to.equal(true);
-  return parsed as string[];
-}
 
 function healthcheckCommand(): string[] {
   const hc = only(runtime, 'HEALTHCHECK');
@@ -125,12 +55,14 @@ describe('deploy: Dockerfile', function () {
   this.timeout(60_000);
 
   describe('dockerlinter', () => {
-    it('lints clean: exit 0, no finding at any level (info, warning, error; ShellCheck included)', () => {
-      const r = runDockerlinter(DOCKERFILE);
-      expect(r.stderr, 'dockerlinter stderr').to.equal('');
-      expect(r.stdout.trim(), 'dockerlinter findings').to.equal('');
-      expect(r.status).to.equal(0);
-    });
+    for (const rel of ['Dockerfile', 'examples/user-app/Dockerfile', 'examples/user-app/Dockerfile.from-pounce']) {
+      it(`${rel} lints clean: exit 0, no finding at any level (info, warning, error; ShellCheck included)`, () => {
+        const r = runDockerlinter(path.join(repoRoot, rel));
+        expect(r.stderr, 'dockerlinter stderr').to.equal('');
+        expect(r.stdout.trim(), 'dockerlinter findings').to.equal('');
+        expect(r.status).to.equal(0);
+      });
+    }
 
     it('is the real linter with ShellCheck wired in: it flags a bad Dockerfile', () => {
       const dir = mkdtempSync(path.join(tmpdir(), 'bad-dockerfile-'));
@@ -165,7 +97,7 @@ describe('deploy: Dockerfile', function () {
       expect(npmCi[0]).to.match(/\bnpm ci\b[^&]*--omit=dev/);
       const copies = only(runtime, 'COPY').map((c) => c.args);
       expect(copies.some((c) => /--from=build\s+\S*dist\b/.test(c)), 'dist/ from the build stage').to.equal(true);
-      expect(copies.some((c) => /^examples\b/.test(c)), 'the bundled example app').to.equal(true);
+      expect(copies.some((c) => /^examples\/hello\.js\b/.test(c)), 'the bundled example app').to.equal(true);
       expect(runs.join('\n')).to.not.match(/\bnpm run build\b|\btsc\b/);
     });
 
@@ -198,11 +130,17 @@ describe('deploy: Dockerfile', function () {
       expect(last).to.equal('node');
     });
 
-    it('CMD is exec form starting with node (node is PID 1 and handles SIGTERM; no npm, no shell)', () => {
+    it('CMD is exec form `pounce` (node runs it through its #! line as PID 1; no npm, no shell) and the app comes from POUNCE_APP', () => {
       const cmds = only(runtime, 'CMD');
       expect(cmds).to.have.length(1);
       const cmd = execForm((cmds[0] as Instruction).args);
-      expect(cmd).to.deep.equal(['node', 'dist/cli.js', 'examples/hello.js']);
+      expect(cmd, 'no app argument: an image built FROM this one sets POUNCE_APP').to.deep.equal(['pounce']);
+      expect(runtimeEnv()['POUNCE_APP']).to.equal('/app/examples/hello.js');
+      expect(readFileSync(path.join(repoRoot, 'src/cli.ts'), 'utf8').split('\n')[0]).to.equal('#!/usr/bin/env node');
+      const runs = only(runtime, 'RUN').map((r) => r.args).join('\n');
+      expect(runs, 'pounce on PATH').to.match(/ln -s \/app\/dist\/cli\.js \/usr\/local\/bin\/pounce/);
+      expect(runs, 'the bin is executable').to.match(/chmod 0755 dist\/cli\.js/);
+      expect(runs, "an app anywhere imports this pounce").to.match(/ln -s \/app \/node_modules\/pounce/);
       expect(only(runtime, 'ENTRYPOINT'), 'no ENTRYPOINT wrapper').to.have.length(0);
       const stop = only(runtime, 'STOPSIGNAL');
       if (stop.length) expect((stop[0] as Instruction).args).to.equal('SIGTERM');
@@ -217,6 +155,14 @@ describe('deploy: Dockerfile', function () {
         POUNCE_HEALTH_CHECK_PATH: '/health',
       });
       expect(only(runtime, 'EXPOSE').map((e) => e.args)).to.deep.equal(['8000']);
+    });
+
+    it('its drain delay and shutdown timeout fit `docker stop`\'s default 10 s, with 2 s left to flush logs and spans', () => {
+      const env = runtimeEnv();
+      const drain = Number(env['POUNCE_DRAIN_DELAY']);
+      const shutdown = Number(env['POUNCE_SHUTDOWN_TIMEOUT']);
+      expect(Number.isFinite(drain) && Number.isFinite(shutdown), 'both set in the image').to.equal(true);
+      expect(drain + shutdown + 2).to.be.at.most(10);
     });
 
     it('HEALTHCHECK probes the health path with node itself (no curl in a slim image)', () => {

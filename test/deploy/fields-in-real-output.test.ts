@@ -132,6 +132,9 @@ describe('deploy: the fields the shipped configs read exist in real pounce outpu
       const type = types[f];
       expect(type, `type of ${f}`).to.not.equal(undefined);
       for (const l of pounceLines) {
+        // The access line writes user_agent: null for a request without a User-Agent header (here the
+        // disconnecting client's); Elasticsearch, Datadog and Loki's json parser all take null as absent.
+        if (f === 'user_agent' && l[f] === null && l.logger === 'pounce.access') continue;
         if (f in l) expect(hasType(l[f], type as FieldType), `${f} should be ${type} in ${JSON.stringify(l)}`).to.equal(true);
       }
     }

@@ -1,201 +1,32 @@
 // The Helm chart, rendered and linted by the real helm (v4, installed by
 // npm test's pretest step, test/tools/ensure.mjs), every rendered object validated against the
 // Kubernetes OpenAPI schemas (kubernetes-models).
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import path from 'node:path';
 import { expect } from 'chai';
 import YAML from 'yaml';
-import { Ajv } from 'ajv';
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { Pod, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { Pod, Service } from 'kubernetes-models/v1';
 import { Ingress } from 'kubernetes-models/networking.k8s.io/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import type { IContainer, IEnvVar, IProbe } from 'kubernetes-models/v1';
-import { repoRoot } from './shipped-fields.js';
-
-const HELM = path.join(repoRoot, '.tools', 'bin', 'helm');
-const CHART = path.join(repoRoot, 'charts', 'pounce');
-
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: unknown;
-  [k: string]: unknown;
-}
-
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function helm(args: string[]): Run {
-  if (!existsSync(HELM)) {
-    throw new Error(`helm not found at ${HELM}: npm test installs it (pretest: node test/tools/ensure.mjs)`);
-  }
-  const r = spawnSync(HELM, args, { encoding: 'utf8', cwd: repoRoot, timeout: 30_000 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** --set flags from a flat record; --set-json for non-strings, so numbers stay numbers. */
-function setArgs(sets: Record<string, string | number | boolean> = {}): string[] {
-  return Object.entries(sets).flatMap(([k, v]) => (typeof v === 'string' ? ['--set', `${k}=${v}`] : ['--set-json', `${k}=${JSON.stringify(v)}`]));
-}
-
-const rendered = new Map<string, string>();
-
-/** helm template with these values, parsed; each distinct value set is rendered once. */
-function render(sets: Record<string, string | number | boolean> = {}): K8sObject[] {
-  const key = JSON.stringify(sets);
-  const cached = rendered.get(key);
-  if (cached !== undefined) return parseRendered(cached);
-  const r = helm(['template', 'pounce', CHART, '--namespace', 'web', ...setArgs(sets)]);
-  expect(r.status, `helm template failed:\n${r.stderr}`).to.equal(0);
-  rendered.set(key, r.stdout);
-  return parseRendered(r.stdout);
-}
-
-function parseRendered(stdout: string): K8sObject[] {
-  const docs = YAML.parseAllDocuments(stdout);
-  for (const d of docs) expect(d.errors, `rendered YAML does not parse: ${d.errors.join('; ')}`).to.deep.equal([]);
-  return docs.map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null);
-}
-
-const ALL_FEATURES = {
-  'ingress.enabled': true,
-  'ingress.className': 'nginx',
-  'ingress.tls[0].secretName': 'pounce-tls',
-  'ingress.tls[0].hosts[0]': 'pounce.example.com',
-  'autoscaling.enabled': true,
-  'autoscaling.targetMemoryUtilizationPercentage': 80,
-  'podDisruptionBudget.enabled': true,
-  'metrics.enabled': true,
-  'metrics.serviceMonitor.enabled': true,
-  'metrics.serviceMonitor.labels.release': 'prometheus',
-  'otel.endpoint': 'http://otel-collector.observability:4318',
-  'otel.serviceName': 'shop-api',
-  'logShipping.datadog': true,
-} as const;
-
-// ServiceMonitor is a CRD (monitoring.coreos.com/v1) that kubernetes-models
-// does not ship: this is the part of its schema the chart uses.
-const serviceMonitorSchema = {
-  type: 'object',
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  properties: {
-    apiVersion: { const: 'monitoring.coreos.com/v1' },
-    kind: { const: 'ServiceMonitor' },
-    metadata: {
-      type: 'object',
-      required: ['name'],
-      properties: { name: { type: 'string', minLength: 1 }, namespace: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } } },
-    },
-    spec: {
-      type: 'object',
-      additionalProperties: false,
-      required: ['selector', 'endpoints'],
-      properties: {
-        jobLabel: { type: 'string' },
-        selector: {
-          type: 'object',
-          properties: { matchLabels: { type: 'object', minProperties: 1, additionalProperties: { type: 'string' } } },
-          required: ['matchLabels'],
-        },
-        namespaceSelector: { type: 'object', properties: { any: { type: 'boolean' }, matchNames: { type: 'array', items: { type: 'string' } } } },
-        endpoints: {
-          type: 'array',
-          minItems: 1,
-          items: {
-            type: 'object',
-            additionalProperties: false,
-            properties: {
-              port: { type: 'string' },
-              targetPort: { type: ['string', 'integer'] },
-              path: { type: 'string', pattern: '^/' },
-              scheme: { enum: ['http', 'https'] },
-              interval: { type: 'string', pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$' },
-              scrapeTimeout: { type: 'string', pattern: '^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$' },
-              relabelings: { type: 'array' },
-              metricRelabelings: { type: 'array' },
-            },
-          },
-        },
-      },
-    },
-  },
-};
-const validateServiceMonitor = new Ajv({ allErrors: true, strict: false }).compile(serviceMonitorSchema);
-
-/** Validates one rendered object against its Kubernetes schema; throws with the object's kind/name. */
-function validate(obj: K8sObject): void {
-  const id = `${obj.apiVersion} ${obj.kind} ${obj.metadata?.name}`;
-  const model = (() => {
-    switch (`${obj.apiVersion}/${obj.kind}`) {
-      case 'apps/v1/Deployment':
-        return new Deployment(obj as never);
-      case 'v1/Service':
-        return new Service(obj as never);
-      case 'v1/ServiceAccount':
-        return new ServiceAccount(obj as never);
-      case 'v1/Pod':
-        return new Pod(obj as never);
-      case 'networking.k8s.io/v1/Ingress':
-        return new Ingress(obj as never);
-      case 'autoscaling/v2/HorizontalPodAutoscaler':
-        return new HorizontalPodAutoscaler(obj as never);
-      case 'policy/v1/PodDisruptionBudget':
-        return new PodDisruptionBudget(obj as never);
-      case 'monitoring.coreos.com/v1/ServiceMonitor':
-        return null;
-      default:
-        throw new Error(`no schema for rendered object ${id}`);
-    }
-  })();
-  if (model === null) {
-    expect(validateServiceMonitor(obj), `${id}: ${JSON.stringify(validateServiceMonitor.errors)}`).to.equal(true);
-  } else {
-    try {
-      model.validate();
-    } catch (e) {
-      throw new Error(`${id} is not valid: ${(e as Error).message}`);
-    }
-  }
-  // names and label values must be valid DNS labels / label values
-  expect(obj.metadata.name, id).to.match(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
-  for (const v of Object.values(obj.metadata.labels ?? {})) expect(v, `${id} label value`).to.match(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/);
-}
-
-function find(objs: K8sObject[], kind: string): K8sObject[] {
-  return objs.filter((o) => o.kind === kind);
-}
-
-function deployment(objs: K8sObject[]): Deployment {
-  const deps = find(objs, 'Deployment');
-  expect(deps).to.have.length(1);
-  return new Deployment(deps[0] as never);
-}
-
-function container(objs: K8sObject[]): IContainer {
-  const c = deployment(objs).spec?.template.spec?.containers[0];
-  if (!c) throw new Error('no container in the Deployment');
-  return c;
-}
-
-function env(c: IContainer): Map<string, IEnvVar> {
-  return new Map((c.env ?? []).map((e) => [e.name, e]));
-}
-
-function envValue(c: IContainer, name: string): string | undefined {
-  return env(c).get(name)?.value;
-}
-
-function probePath(p: IProbe | undefined): string | undefined {
-  return p?.httpGet?.path;
-}
+import {
+  ALL_FEATURES,
+  CHART,
+  HELM,
+  container,
+  deployment,
+  env,
+  envValue,
+  find,
+  helm,
+  probePath,
+  render,
+  setArgs,
+  validate,
+  type K8sObject,
+  type Run,
+  type Sets,
+} from './helm-lib.js';
 
 describe('deploy: Helm chart (charts/pounce)', function () {
   this.timeout(60_000);
@@ -220,9 +51,9 @@ describe('deploy: Helm chart (charts/pounce)', function () {
   });
 
   describe('rendered objects', () => {
-    it('default values: Deployment, Service, ServiceAccount and the helm-test Pod, all valid', () => {
+    it('default values: Deployment, Service, ServiceAccount, PodDisruptionBudget (2 replicas) and the helm-test Pod, all valid', () => {
       const objs = render();
-      expect(objs.map((o) => o.kind).sort()).to.deep.equal(['Deployment', 'Pod', 'Service', 'ServiceAccount']);
+      expect(objs.map((o) => o.kind).sort()).to.deep.equal(['Deployment', 'Pod', 'PodDisruptionBudget', 'Service', 'ServiceAccount']);
       objs.forEach(validate);
       for (const o of objs) expect(o.metadata.namespace, `${o.kind} namespace`).to.equal('web');
     });
@@ -319,28 +150,56 @@ describe('deploy: Helm chart (charts/pounce)', function () {
   describe('graceful shutdown', () => {
     const grace = (objs: K8sObject[]): number => deployment(objs).spec?.template.spec?.terminationGracePeriodSeconds ?? NaN;
 
-    it('terminationGracePeriodSeconds covers drainDelay + shutdownTimeout (defaults 5 + 25)', () => {
+    /** The longest a readiness probe takes to fail after health turns 503. */
+    const readinessWindow = (objs: K8sObject[]): number => {
+      const p = container(objs).readinessProbe;
+      return (p?.periodSeconds ?? 10) * (p?.failureThreshold ?? 3);
+    };
+
+    it('drainDelay is derived from the readiness probe and outlasts its failure window (defaults 5 s x 2 + 5 = 15)', () => {
       const objs = render();
       const c = container(objs);
-      expect(envValue(c, 'POUNCE_DRAIN_DELAY')).to.equal('5');
+      expect(readinessWindow(objs)).to.equal(10);
+      expect(Number(envValue(c, 'POUNCE_DRAIN_DELAY'))).to.be.greaterThan(readinessWindow(objs));
+      expect(envValue(c, 'POUNCE_DRAIN_DELAY')).to.equal('15');
+      // one source of truth: a slower probe makes a longer drain
+      for (const sets of <Sets[]>[{ 'probes.readiness.periodSeconds': 10 }, { 'probes.readiness.failureThreshold': 5 }, { 'probes.readiness.periodSeconds': 1, 'probes.readiness.failureThreshold': 1 }]) {
+        const o = render(sets);
+        expect(Number(envValue(container(o), 'POUNCE_DRAIN_DELAY')), JSON.stringify(sets)).to.equal(readinessWindow(o) + 5);
+      }
+      expect(envValue(container(render({ drainPropagationSeconds: 2 })), 'POUNCE_DRAIN_DELAY')).to.equal('12');
+    });
+
+    it('a drainDelay set by hand is used, but refused when readiness would still pass after the listener closes', () => {
+      expect(envValue(container(render({ drainDelay: 30 })), 'POUNCE_DRAIN_DELAY')).to.equal('30');
+      for (const d of ['10', '0']) {
+        const r = helm(['template', 'pounce', CHART, '--set', `drainDelay=${d}`]);
+        expect(r.status, `drainDelay=${d}`).to.not.equal(0);
+        expect(r.stderr).to.include('drainDelay').and.include('readiness failure window');
+      }
+    });
+
+    it('terminationGracePeriodSeconds covers drainDelay + shutdownTimeout (defaults 15 + 25 + 5)', () => {
+      const objs = render();
+      const c = container(objs);
       expect(envValue(c, 'POUNCE_SHUTDOWN_TIMEOUT')).to.equal('25');
-      expect(grace(objs)).to.be.at.least(5 + 25);
-      expect(grace(objs)).to.equal(35);
+      expect(grace(objs)).to.be.at.least(Number(envValue(c, 'POUNCE_DRAIN_DELAY')) + 25);
+      expect(grace(objs)).to.equal(45);
     });
 
     it('follows drainDelay and shutdownTimeout when they change', () => {
-      const a = render({ drainDelay: 10, shutdownTimeout: 50 });
-      expect(grace(a)).to.be.at.least(60);
-      expect(envValue(container(a), 'POUNCE_DRAIN_DELAY')).to.equal('10');
+      const a = render({ drainDelay: 20, shutdownTimeout: 50 });
+      expect(grace(a)).to.be.at.least(70);
+      expect(envValue(container(a), 'POUNCE_DRAIN_DELAY')).to.equal('20');
       expect(envValue(container(a), 'POUNCE_SHUTDOWN_TIMEOUT')).to.equal('50');
-      const b = render({ drainDelay: 0, shutdownTimeout: 5 });
-      expect(grace(b)).to.be.at.least(5).and.below(grace(a));
-      // fractional seconds round up, and a string from `--set x=2.5` works too
-      const c = helm(['template', 'pounce', CHART, '--set', 'drainDelay=2.5', '--set', 'shutdownTimeout=10']);
+      const b = render({ 'probes.readiness.periodSeconds': 1, 'probes.readiness.failureThreshold': 1, drainPropagationSeconds: 0, shutdownTimeout: 5 });
+      expect(grace(b)).to.be.at.least(1 + 5).and.below(grace(a));
+      // fractional seconds round up, and a string from `--set x=12.5` works too
+      const c = helm(['template', 'pounce', CHART, '--set', 'drainDelay=12.5', '--set', 'shutdownTimeout=10']);
       expect(c.status, c.stderr).to.equal(0);
       const dep = YAML.parseAllDocuments(c.stdout).map((d) => d.toJS() as K8sObject).find((o) => o?.kind === 'Deployment');
       const g = (dep?.spec as { template: { spec: { terminationGracePeriodSeconds: number } } }).template.spec.terminationGracePeriodSeconds;
-      expect(g).to.be.a('number').and.at.least(12.5);
+      expect(g).to.be.a('number').and.at.least(22.5);
       expect(Number.isInteger(g)).to.equal(true);
     });
 
@@ -424,8 +283,9 @@ describe('deploy: Helm chart (charts/pounce)', function () {
         POUNCE_LOG_LEVEL: 'info',
         POUNCE_LIFECYCLE_LOGGING: 'true',
         POUNCE_LOG_SLOW_REQUESTS_THRESHOLD: '5',
-        POUNCE_DRAIN_DELAY: '5',
+        POUNCE_DRAIN_DELAY: '15',
         POUNCE_SHUTDOWN_TIMEOUT: '25',
+        POUNCE_KEEP_ALIVE_TIMEOUT: '75',
         POUNCE_METRICS_PATH: '/metrics',
       });
       const c = container(
@@ -451,15 +311,62 @@ describe('deploy: Helm chart (charts/pounce)', function () {
       expect(envValue(c, 'FEATURE_X')).to.equal('on');
     });
 
-    it('runs the image CMD by default, and `node dist/cli.js <app> <extraArgs>` when app is set', () => {
+    it('runs the image CMD by default, and `pounce <app.module> <extraArgs>` when app.module is set', () => {
       const byDefault = container(render());
       expect(byDefault.command).to.equal(undefined);
       expect(byDefault.args).to.equal(undefined);
-      const c = container(render({ app: 'user/app.js:app', 'extraArgs[0]': '--interface', 'extraArgs[1]': 'node' }));
-      expect(c.command).to.deep.equal(['node', 'dist/cli.js']);
-      expect(c.args).to.deep.equal(['user/app.js:app', '--interface', 'node']);
+      const c = container(render({ 'app.module': 'dist/server.js:app', 'extraArgs[0]': '--interface', 'extraArgs[1]': 'node' }));
+      expect(c.command).to.deep.equal(['pounce']);
+      expect(c.args).to.deep.equal(['dist/server.js:app', '--interface', 'node']);
+      const custom = container(render({ 'app.module': 'server.js', 'app.command[0]': 'node', 'app.command[1]': 'node_modules/pounce/dist/cli.js' }));
+      expect(custom.command).to.deep.equal(['node', 'node_modules/pounce/dist/cli.js']);
+      expect(custom.args).to.deep.equal(['server.js']);
+      const r = helm(['template', 'pounce', CHART, '--set', 'extraArgs[0]=--workers=2']);
+      expect(r.status, 'extraArgs without app.module').to.not.equal(0);
+      expect(r.stderr).to.include('app.module');
+    });
+
+    it('extraEnv overrides a chart variable in place, never twice (server-side apply rejects duplicates)', () => {
+      const c = container(render({}, { extraEnv: [{ name: 'POUNCE_LOG_LEVEL', value: 'debug' }, { name: 'FEATURE_X', value: 'on' }, { name: 'POUNCE_KEEP_ALIVE_TIMEOUT', valueFrom: { configMapKeyRef: { name: 'lb', key: 'idle' } } }] }));
+      const names = (c.env ?? []).map((e) => e.name);
+      expect(names.length, `duplicates in ${names.join(' ')}`).to.equal(new Set(names).size);
+      expect(envValue(c, 'POUNCE_LOG_LEVEL')).to.equal('debug');
+      expect(env(c).get('POUNCE_KEEP_ALIVE_TIMEOUT')).to.deep.equal({ name: 'POUNCE_KEEP_ALIVE_TIMEOUT', valueFrom: { configMapKeyRef: { name: 'lb', key: 'idle' } } });
+      // same position as the chart's entry; a new name goes last
+      const chartNames = (container(render()).env ?? []).map((e) => e.name);
+      expect(names.indexOf('POUNCE_LOG_LEVEL')).to.equal(chartNames.indexOf('POUNCE_LOG_LEVEL'));
+      expect(names.at(-1)).to.equal('FEATURE_X');
+      const twice = helm(['template', 'pounce', CHART, '--set', 'extraEnv[0].name=A', '--set', 'extraEnv[0].value=1', '--set', 'extraEnv[1].name=A', '--set', 'extraEnv[1].value=2']);
+      expect(twice.status).to.not.equal(0);
+      expect(twice.stderr).to.include('extraEnv names A twice');
+    });
+
+    it('the image defaults to the published image and the chart appVersion; image.digest pins it', () => {
+      expect(container(render()).image).to.equal('ghcr.io/pounce-http/pounce:0.1.0');
       expect(container(render({ 'image.repository': 'registry.example.com/shop', 'image.tag': '1.2.3' })).image).to.equal('registry.example.com/shop:1.2.3');
-      expect(byDefault.image).to.equal('pounce:0.1.0');
+      const digest = `sha256:${'ab'.repeat(32)}`;
+      expect(container(render({ 'image.digest': digest })).image).to.equal(`ghcr.io/pounce-http/pounce:0.1.0@${digest}`);
+      const bad = helm(['template', 'pounce', CHART, '--set', 'image.digest=latest']);
+      expect(bad.status).to.not.equal(0);
+      expect(bad.stderr).to.include('digest');
+    });
+
+    it('the version label is a valid label value for any valid tag (a tag may be 128 characters, a label 63)', () => {
+      const long = `v1.2.3-${'a'.repeat(57)}`; // 64 characters
+      for (const tag of [long, `1.0.0_${'b'.repeat(120)}`, '2026.12.01-rc.1', 'main.', 'x']) {
+        const objs = render({ 'image.tag': tag });
+        objs.forEach(validate);
+        const label = deployment(objs).metadata?.labels?.['app.kubernetes.io/version'] ?? '';
+        expect(label.length, tag).to.be.within(1, 63);
+        expect(tag.startsWith(label.replace(/[-_.]+$/, '')), `${label} comes from ${tag}`).to.equal(true);
+        expect(container(objs).image).to.equal(`ghcr.io/pounce-http/pounce:${tag}`);
+      }
+      expect(deployment(render()).metadata?.labels?.['app.kubernetes.io/version']).to.equal('0.1.0');
+    });
+
+    it('keep-alive outlasts common load balancer idle timeouts (60 s) by default', () => {
+      expect(Number(envValue(container(render()), 'POUNCE_KEEP_ALIVE_TIMEOUT'))).to.be.greaterThan(60);
+      expect(env(container(render({}, { keepAliveTimeout: null }))).has('POUNCE_KEEP_ALIVE_TIMEOUT'), 'null: pounce default').to.equal(false);
     });
   });
 

@@ -410,7 +410,10 @@ function grafanaFields(labels: ReturnType<typeof lokiLabelSets>): FieldSource[] 
     const visit = (v: Json | undefined): void => {
       if (Array.isArray(v)) v.forEach(visit);
       else if (isObj(v)) {
-        if (typeof v['expr'] === 'string') logqlFields(v['expr'], labels).forEach((f) => fields.add(f));
+        // LogQL only: the dashboard's Prometheus targets (datasource type prometheus) read metrics, not log fields.
+        const ds = v['datasource'];
+        const isPromQL = isObj(ds) && ds['type'] === 'prometheus';
+        if (typeof v['expr'] === 'string' && !isPromQL) logqlFields(v['expr'], labels).forEach((f) => fields.add(f));
         Object.values(v).forEach(visit);
       }
     };

@@ -27,13 +27,35 @@ app.kubernetes.io/name: {{ include "pounce.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+app.kubernetes.io/version: the image tag (or the chart's appVersion), made a
+valid label value: at most 63 characters of [A-Za-z0-9_.-], alphanumeric at
+both ends. A tag is up to 128 characters, a label value only 63.
+*/}}
+{{- define "pounce.versionLabel" -}}
+{{- $v := regexReplaceAll "[^-A-Za-z0-9_.]" (.Values.image.tag | default .Chart.AppVersion | toString) "_" | trunc 63 | trimAll "-_." -}}
+{{- $v | default (regexReplaceAll "[^-A-Za-z0-9_.]" .Chart.AppVersion "_" | trunc 63 | trimAll "-_.") -}}
+{{- end }}
+
+{{/* Labels of every object: the chart's own, then commonLabels (which cannot replace the selector labels). */}}
 {{- define "pounce.labels" -}}
-helm.sh/chart: {{ include "pounce.chart" . }}
-{{ include "pounce.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
-app.kubernetes.io/component: server
-app.kubernetes.io/part-of: {{ include "pounce.name" . }}
-app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- $labels := dict
+  "helm.sh/chart" (include "pounce.chart" .)
+  "app.kubernetes.io/version" (include "pounce.versionLabel" .)
+  "app.kubernetes.io/component" "server"
+  "app.kubernetes.io/part-of" (include "pounce.name" .)
+  "app.kubernetes.io/managed-by" .Release.Service -}}
+{{- $labels = merge (include "pounce.selectorLabels" . | fromYaml) $labels (.Values.commonLabels | default dict) -}}
+{{- toYaml $labels -}}
+{{- end }}
+
+{{/* metadata.annotations of an object: commonAnnotations merged under the object's own ($own wins). */}}
+{{- define "pounce.annotations" -}}
+{{- $ann := merge (dict) (.own | default dict) (.root.Values.commonAnnotations | default dict) -}}
+{{- with $ann -}}
+annotations:
+  {{- toYaml . | nindent 2 }}
+{{- end -}}
 {{- end }}
 
 {{- define "pounce.serviceAccountName" -}}
@@ -44,8 +66,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* repository:tag, or repository:tag@digest when image.digest pins it (the tag then only documents). */}}
 {{- define "pounce.image" -}}
-{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- $ref := printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) -}}
+{{- with .Values.image.digest }}{{ $ref = printf "%s@%s" $ref . }}{{ end -}}
+{{- $ref -}}
 {{- end }}
 
 {{/* Seconds, as the env var string pounce parses (5 -> "5", 2.5 -> "2.5"). */}}
@@ -59,7 +84,48 @@ up: the kubelet's SIGKILL must never land before pounce has drained, finished
 in-flight requests and flushed logs and spans.
 */}}
 {{- define "pounce.terminationGracePeriodSeconds" -}}
-{{- addf .Values.drainDelay .Values.shutdownTimeout .Values.terminationGraceMarginSeconds | ceil | int -}}
+{{- addf (include "pounce.drainDelay" . | float64) .Values.shutdownTimeout .Values.terminationGraceMarginSeconds | ceil | int -}}
+{{- end }}
+
+{{/*
+Seconds the readiness probe needs, at worst, to fail the pod once health turns
+503: failureThreshold consecutive failures, periodSeconds apart.
+*/}}
+{{- define "pounce.readinessFailureWindow" -}}
+{{- $r := .Values.probes.readiness -}}
+{{- mulf ($r.periodSeconds | default 10) ($r.failureThreshold | default 3) -}}
+{{- end }}
+
+{{/*
+drainDelay, derived unless set: the readiness failure window plus
+drainPropagationSeconds for the endpoint change to reach kube-proxy, ingress
+controllers and cloud load balancers. One source of truth (the probe settings),
+so raising the probe period can never leave the drain too short. A drainDelay
+set by hand must still be longer than the window.
+*/}}
+{{- define "pounce.drainDelay" -}}
+{{- $window := include "pounce.readinessFailureWindow" . | float64 -}}
+{{- if kindIs "invalid" .Values.drainDelay -}}
+{{- addf $window .Values.drainPropagationSeconds -}}
+{{- else -}}
+{{- if le (.Values.drainDelay | float64) $window -}}
+{{- fail (printf "drainDelay (%vs) must be longer than the readiness failure window, probes.readiness.periodSeconds x failureThreshold = %vs, or pods still get traffic after their listener closes; leave drainDelay null to derive it" .Values.drainDelay $window) -}}
+{{- end -}}
+{{- .Values.drainDelay -}}
+{{- end -}}
+{{- end }}
+
+{{/* Pods the Deployment keeps when nothing is disrupted: minReplicas under an HPA. */}}
+{{- define "pounce.minReplicas" -}}
+{{- if .Values.autoscaling.enabled }}{{ .Values.autoscaling.minReplicas }}{{ else }}{{ .Values.replicaCount }}{{ end -}}
+{{- end }}
+
+{{/* PodDisruptionBudget: podDisruptionBudget.enabled, or (null) on when there is more than one pod. */}}
+{{- define "pounce.pdbEnabled" -}}
+{{- $e := .Values.podDisruptionBudget.enabled -}}
+{{- if kindIs "invalid" $e -}}
+{{- if gt (include "pounce.minReplicas" . | int) 1 }}true{{ end -}}
+{{- else if $e }}true{{ end -}}
 {{- end }}
 
 {{- define "pounce.otelServiceName" -}}
