@@ -42,7 +42,10 @@ export const VARIANTS = [
   { name: 'pounce-info', description: 'pounce, --lifecycle-logging --log-level info --no-access-log (no line per fast request)', floor: 0.9, ...pounce('hello-node.mjs', '--lifecycle-logging', '--log-level', 'info', '--no-access-log') },
   { name: 'pounce-debug', description: 'pounce, --lifecycle-logging --log-level debug --no-access-log (RequestStarted + ResponseCompleted per request)', floor: 0.7, ...pounce('hello-node.mjs', '--lifecycle-logging', '--log-level', 'debug', '--no-access-log') },
   { name: 'pounce-access', description: 'pounce, access log on (default), lifecycle off (1 line per request)', ...pounce('hello-node.mjs') },
-  { name: 'pounce-fetch', description: 'pounce, fetch-style app (new Response(...)), logging off', ...pounce('hello-fetch.mjs', '--no-access-log') },
+  { name: 'pounce-fetch', description: 'pounce, fetch-style app (new Response(...)), logging off', floor: 0.9, ...pounce('hello-fetch.mjs', '--no-access-log') },
+  { name: 'hono-node-server', description: '@hono/node-server (defaults) serving the same fetch handler as pounce-fetch', cmd: [join(APPS, 'hono-node-server.mjs')] },
+  { name: 'pounce-hono', description: 'pounce, a Hono app with a few routes, GET /users/42 (param, JSON), logging off', path: '/users/42', ...pounce('hono-app.mjs', '--no-access-log') },
+  { name: 'hono-app-node-server', description: '@hono/node-server (defaults) serving the same Hono app, GET /users/42', path: '/users/42', cmd: [join(APPS, 'hono-app-node-server.mjs')] },
   { name: 'fastify-logger', description: 'fastify with its pino logger on (2 lines per request)', peer: 'fastify', cmd: [join(APPS, 'fastify-logger.mjs')] },
   { name: 'node-pino-http', description: 'node:http + pino-http (1 line per request)', peer: 'pino-http', cmd: [join(APPS, 'node-pino-http.mjs')] },
 ];
@@ -324,7 +327,7 @@ export function checkWrk() {
 }
 
 export function runWrk(port, seconds, opts, latency) {
-  const args = [`-t${opts.threads}`, `-c${opts.connections}`, `-d${seconds}s`, ...(latency ? ['--latency'] : []), `http://${HOST}:${port}/`];
+  const args = [`-t${opts.threads}`, `-c${opts.connections}`, `-d${seconds}s`, ...(latency ? ['--latency'] : []), `http://${HOST}:${port}${opts.path ?? '/'}`];
   const [file, argv] = opts.pin ? ['taskset', ['-c', '1', 'wrk', ...args]] : ['wrk', args];
   return new Promise((resolve, reject) => {
     const child = track(spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
@@ -401,11 +404,11 @@ async function measure(variant, port, opts) {
   let run;
   try {
     let warmupRequests = 0;
-    if (opts.warmup > 0) warmupRequests = (await runWrk(port, opts.warmup, opts, false)).requests;
+    if (opts.warmup > 0) warmupRequests = (await runWrk(port, opts.warmup, { ...opts, path: variant.path }, false)).requests;
     if (opts.retries > 0) await waitQuiet(opts.maxForeign, 20);
     const busyBefore = machineBusySeconds();
     const cpuBefore = cpuSeconds(child.pid);
-    run = await runWrk(port, opts.duration, opts, true);
+    run = await runWrk(port, opts.duration, { ...opts, path: variant.path }, true);
     const cpuAfter = cpuSeconds(child.pid);
     const busyAfter = machineBusySeconds();
     run.server_cpu_us_per_req = cpuBefore !== undefined && cpuAfter !== undefined && run.requests > 0 ? round2(((cpuAfter - cpuBefore) * 1e6) / run.requests) : null;
