@@ -1,5 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,19 +17,47 @@ interface VariantResult {
 }
 
 /**
+ * A first port P such that P..P+count-1 are all free on 127.0.0.1 (bench/run.mjs listens on
+ * --port-base + the variant's index). Random, below Linux's ephemeral range: a fixed base collides
+ * with another `npm test` running on the same machine (a second checkout, a CI neighbour).
+ */
+async function freePortBlock(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * (32000 - 20000 - count));
+    const held: Server[] = [];
+    try {
+      for (let port = base; port < base + count; port++) {
+        const server = createServer();
+        server.on('error', () => {});
+        server.listen(port, '127.0.0.1');
+        const [what] = (await Promise.race([once(server, 'listening').then(() => ['ok']), once(server, 'error')])) as unknown[];
+        if (what !== 'ok') break;
+        held.push(server);
+      }
+      if (held.length === count) return base;
+    } finally {
+      await Promise.all(held.map((server) => new Promise((r) => server.close(r))));
+    }
+  }
+  throw new Error(`no block of ${count} free ports found between 20000 and 32000`);
+}
+
+/**
  * The benchmark runner works end to end: it starts servers, drives them with
  * wrk, stops them and writes its JSON. Speed is never asserted here.
  */
 describe('bench/run.mjs (smoke)', function () {
   this.timeout(30000);
   let dir: string;
+  let portBase: number;
 
-  before(function () {
+  before(async function () {
     const wrk = spawnSync('wrk', ['-v']);
     if (wrk.error) {
-      throw new Error('wrk is not installed (needed by bench/run.mjs): apt-get install -y wrk');
+      throw new Error('wrk is not installed (needed by bench/run.mjs): npm test installs it (pretest: node test/tools/ensure.mjs)');
     }
     dir = mkdtempSync(join(tmpdir(), 'pounce-bench-smoke-'));
+    portBase = await freePortBlock(16); // bench/run.mjs has 8 variants, and compare variants after them
   });
 
   after(function () {
@@ -38,7 +68,7 @@ describe('bench/run.mjs (smoke)', function () {
     const out = join(dir, 'result.json');
     const run = spawnSync(
       process.execPath,
-      ['bench/run.mjs', '--quick', '--only', 'node-http,pounce-debug', '--duration', '1', '--port-base', '18480', '--out', out],
+      ['bench/run.mjs', '--quick', '--only', 'node-http,pounce-debug', '--duration', '1', '--port-base', String(portBase), '--out', out],
       { cwd: ROOT, encoding: 'utf8', timeout: 25000 },
     );
     expect(run.error, String(run.error)).to.equal(undefined);

@@ -232,7 +232,7 @@ describe('deploy: Grafana dashboard', function () {
       try {
         execFileSync('prometheus', ['--version'], { stdio: 'ignore' });
       } catch {
-        throw new Error('prometheus is not installed: apt-get install prometheus (.ci/run does)');
+        throw new Error('prometheus is not installed: npm test installs it (pretest: node test/tools/ensure.mjs)');
       }
       pounce = await startPounce({
         app: 'node-hello.js',

@@ -56,7 +56,7 @@ export function stages(instructions: Instruction[]): Stage[] {
 
 export function runDockerlinter(file: string): { status: number | null; stdout: string; stderr: string } {
   if (!existsSync(DOCKERLINTER)) {
-    throw new Error(`dockerlinter not found at ${DOCKERLINTER}: run .ci/install-deploy-tools.sh`);
+    throw new Error(`dockerlinter not found at ${DOCKERLINTER}: npm test installs it (pretest: node test/tools/ensure.mjs)`);
   }
   // dockerlinter writes temp<line>.sh files into its working directory for ShellCheck
   const cwd = mkdtempSync(path.join(tmpdir(), 'dockerlinter-'));

@@ -34,7 +34,7 @@ export interface Run {
 
 export function helm(args: string[]): Run {
   if (!existsSync(HELM)) {
-    throw new Error(`helm not found at ${HELM}: run .ci/install-deploy-tools.sh`);
+    throw new Error(`helm not found at ${HELM}: npm test installs it (pretest: node test/tools/ensure.mjs)`);
   }
   const r = spawnSync(HELM, args, { encoding: 'utf8', cwd: repoRoot, timeout: 30_000 });
   if (r.error) throw r.error;

@@ -87,6 +87,10 @@ const CASES: Record<string, Case> = {
   logSlowRequestsThreshold: { values: { logSlowRequestsThreshold: 1.5 }, check: (o) => expect(envValue(container(o), 'POUNCE_LOG_SLOW_REQUESTS_THRESHOLD')).to.equal('1.5') },
   accessLog: { values: { accessLog: false }, check: (o) => expect(envValue(container(o), 'POUNCE_ACCESS_LOG')).to.equal('false') },
   keepAliveTimeout: { values: { keepAliveTimeout: 620 }, check: (o) => expect(envValue(container(o), 'POUNCE_KEEP_ALIVE_TIMEOUT')).to.equal('620') },
+  forwardedAllowIps: {
+    values: { forwardedAllowIps: '10.0.0.0/8,192.168.1.1' },
+    check: (o) => expect(envValue(container(o), 'POUNCE_FORWARDED_ALLOW_IPS')).to.equal('10.0.0.0/8,192.168.1.1'),
+  },
   drainDelay: { values: { drainDelay: 33 }, check: (o) => expect(envValue(container(o), 'POUNCE_DRAIN_DELAY')).to.equal('33') },
   drainPropagationSeconds: { values: { drainPropagationSeconds: 9 }, check: (o) => expect(envValue(container(o), 'POUNCE_DRAIN_DELAY')).to.equal('19') },
   shutdownTimeout: { values: { shutdownTimeout: 40 }, check: (o) => expect(envValue(container(o), 'POUNCE_SHUTDOWN_TIMEOUT')).to.equal('40') },

@@ -1,5 +1,5 @@
 // The Helm chart, rendered and linted by the real helm (v4, installed by
-// .ci/install-deploy-tools.sh), every rendered object validated against the
+// npm test's pretest step, test/tools/ensure.mjs), every rendered object validated against the
 // Kubernetes OpenAPI schemas (kubernetes-models).
 import { existsSync } from 'node:fs';
 import { expect } from 'chai';
@@ -32,7 +32,7 @@ describe('deploy: Helm chart (charts/pounce)', function () {
   this.timeout(60_000);
 
   before(function () {
-    if (!existsSync(HELM)) throw new Error(`helm not found at ${HELM}: run .ci/install-deploy-tools.sh`);
+    if (!existsSync(HELM)) throw new Error(`helm not found at ${HELM}: npm test installs it (pretest: node test/tools/ensure.mjs)`);
     const v = helm(['version', '--short']);
     expect(v.stdout, 'the chart is tested with helm v4').to.match(/^v4\./);
   });

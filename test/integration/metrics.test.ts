@@ -29,7 +29,7 @@ describe('Prometheus metrics, scraped by a real Prometheus', function () {
     try {
       execFileSync('prometheus', ['--version'], { stdio: 'ignore' });
     } catch {
-      throw new Error('prometheus is not installed: apt-get install prometheus (.ci/run does)');
+      throw new Error('prometheus is not installed: npm test installs it (pretest: node test/tools/ensure.mjs)');
     }
     pounce = await startPounce({ app: 'node-hello.js', args: ['--metrics-path', '/metrics', '--log-slow-requests-threshold', '0.2'] });
     for (let i = 0; i < 3; i++) await (await fetch(`${pounce.url}/ok`)).text();

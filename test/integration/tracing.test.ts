@@ -375,7 +375,9 @@ describe('tracing: a slow collector', function () {
         const begin = performance.now();
         const answer = await get(`${pounce.url}/users/${i}`);
         expect(answer.status).to.equal(200);
-        expect(performance.now() - begin, 'a request does not wait for the collector').to.be.below(250);
+        // The collector takes 1.5 s to answer: a request that waited for it would take that long. No tighter
+        // bound: on a busy machine a request alone can take a few hundred ms.
+        expect(performance.now() - begin, 'a request does not wait for the collector').to.be.below(1000);
         await sleep(10);
       }
       // The BatchSpanProcessor reports its drops when the queue has room again.

@@ -298,7 +298,9 @@ describe('workers (--workers 2): supervisor, crash recovery, drain, rolling rest
     const rawLines = p.stdoutText.split('\n').slice(0, -1);
     expect(rawLines.length).to.equal(p.lines.length);
     const sizes = rawLines.map((l) => Buffer.byteLength(l) + 1);
-    expect(Math.max(...sizes), 'largest line (bytes)').to.be.at.most(4096);
+    // A loop, not Math.max(...sizes): the run logs as many lines as the machine is fast, more than a call takes arguments.
+    const largest = sizes.reduce((max, s) => (s > max ? s : max), 0);
+    expect(largest, 'largest line (bytes)').to.be.at.most(4096);
     expect(sizes.filter((s) => s > 3500), 'lines near PIPE_BUF').to.not.be.empty;
     const shortened = p.lines.filter((l) => l.truncated === true);
     expect(shortened, 'oversize lines shortened, still JSON').to.not.be.empty;
