@@ -6,6 +6,7 @@ import type { Observer } from '../server/observer.js';
 import type { RequestRecord } from '../server/request-record.js';
 import { endedFields, traceFields } from '../lifecycle/emitter.js';
 import { escapeControls } from '../server/path.js';
+import { rawHeader } from '../server/raw-headers.js';
 
 /**
  * One line per request (logger `pounce.access`, level info), also for a
@@ -48,7 +49,7 @@ export class AccessLog implements Observer {
     line.int('status', status);
     line.int('bytes_sent', rec.bytesSent);
     line.ms('duration_ms', roundMs(rec.durationMs));
-    const userAgent = rec.req.headers['user-agent'];
+    const userAgent = rawHeader(rec.req, 'user-agent');
     line.strOrNull('user_agent', userAgent === undefined ? undefined : escapeControls(userAgent));
     if (!rec.completed) {
       line.bool('complete', false);

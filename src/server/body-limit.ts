@@ -1,4 +1,5 @@
 import { IncomingMessage } from 'node:http';
+import { rawHeader } from './raw-headers.js';
 
 /**
  * maxBodySize for bodies without Content-Length (chunked): counted as the
@@ -33,6 +34,6 @@ export function limitBody(req: IncomingMessage, maxBodySize: number, onTooLarge:
 }
 
 /** A request whose body is framed without a length up front (chunked). */
-export function hasUnsizedBody(req: IncomingMessage): boolean {
-  return req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] === undefined;
+export function hasUnsizedBody(req: IncomingMessage, contentLength: string | undefined): boolean {
+  return contentLength === undefined && rawHeader(req, 'transfer-encoding') !== undefined;
 }

@@ -5,6 +5,7 @@ import { runInRequestContext, serveInRequestContext } from '../app/context.js';
 import type { LoadedApp } from '../app/types.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { hasUnsizedBody, limitBody } from './body-limit.js';
+import { rawHeader } from './raw-headers.js';
 import { respondHealth, type HealthState } from './health.js';
 import { loggablePath, pathOf } from './path.js';
 import type { Tracker } from './tracker.js';
@@ -100,20 +101,20 @@ export function createHttp1Server(options: Http1Options): Server {
         return;
       }
       if (tracker?.connectionOf(req.socket)?.refused) return; // answered 503 at accept
-      if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && req.headers.host === undefined) {
+      if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && rawHeader(req, 'host') === undefined) {
         // RFC 9112 3.2: a 1.1 request without Host is a 400.
         if (tracker) startTracked(tracker, req, res, rawPath).conn.closeBecause('error');
         refuse(res, 400, 'Bad Request: missing Host header');
         return;
       }
       if (maxBody > 0) {
-        const length = req.headers['content-length'];
+        const length = rawHeader(req, 'content-length');
         if (length !== undefined && Number(length) > maxBody) {
           if (tracker) startTracked(tracker, req, res, rawPath).conn.closeBecause('error');
           refuse(res, 413, 'Payload Too Large');
           return;
         }
-        if (hasUnsizedBody(req)) {
+        if (hasUnsizedBody(req, length)) {
           responses.set(req, res);
           limitBody(req, maxBody, onBodyTooLarge);
         }

@@ -1,0 +1,17 @@
+import type { IncomingMessage } from 'node:http';
+
+/**
+ * One request header, read from `req.rawHeaders` (first occurrence). node
+ * builds `req.headers` (an object holding every header) only when something
+ * reads it: pounce's own checks and log lines must not make every request pay
+ * for it when the app never looks.
+ */
+export function rawHeader(req: IncomingMessage, lowerName: string): string | undefined {
+  const raw = req.rawHeaders;
+  const length = lowerName.length;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length === length && name.toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
+}
