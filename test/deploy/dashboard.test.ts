@@ -13,13 +13,13 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { parser as logqlParser } from '@grafana/lezer-logql';
 import type { SyntaxNode } from '@lezer/common';
-import { startPounce, sleep, type LogLine, type PounceProcess } from '../helpers/pounce.js';
+import { startPounce, sleep, type LogLine, type PounceProcess, freePort } from '../helpers/pounce.js';
 import { repoRoot } from './shipped-fields.js';
 
 type Obj = Record<string, unknown>;
@@ -59,14 +59,6 @@ function substitute(expr: string, values: Record<string, string>): string {
     if (!(name in values)) throw new Error(`no value for ${all} in ${expr}`);
     return values[name] as string;
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  return port;
 }
 
 describe('deploy: Grafana dashboard', function () {

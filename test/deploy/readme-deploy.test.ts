@@ -24,7 +24,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
@@ -34,6 +33,7 @@ import { runDockerlinter } from './dockerfile-lib.js';
 import { CHART, container, deployment, find, helm, parseRendered, validate, type K8sObject } from './helm-lib.js';
 import { buildImage, hostPath, processEnv, PUBLISHED_IMAGE_REPOSITORY, type SimImage } from './image-sim.js';
 import { repoRoot } from './shipped-fields.js';
+import { freePort } from '../helpers/pounce.js';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -49,14 +49,6 @@ function deployCommands(): string[] {
     .map((l) => l.replace(/\s+#.*$/, '').trim())
     .filter((l) => l !== '')
     .flatMap((l) => l.split(/\s+&&\s+/));
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  return port;
 }
 
 interface Running {
