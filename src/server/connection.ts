@@ -89,7 +89,7 @@ export class Connection {
 }
 
 /** `::ffff:127.0.0.1` → `127.0.0.1`: log the address people recognise. */
-export function unmapIPv4(address: string | undefined): string {
+function unmapIPv4(address: string | undefined): string {
   if (!address) return '';
   return address.startsWith('::ffff:') ? address.slice(7) : address;
 }

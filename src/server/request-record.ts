@@ -65,8 +65,6 @@ export class RequestRecord {
   /** Body meter state (socket-meter.ts). */
   frame: Frame = Frame.Unstarted;
   headLeft = 0;
-  /** Request body bytes received (counted only for bodies without Content-Length). */
-  bodyReceived = 0;
 
   constructor(
     readonly conn: Connection,
@@ -87,10 +85,5 @@ export class RequestRecord {
 
   get durationMs(): number {
     return this.finishedAt - this.startedAt;
-  }
-
-  /** The response head went out before the request ended. */
-  get headSent(): boolean {
-    return this.res.headersSent;
   }
 }

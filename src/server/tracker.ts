@@ -27,7 +27,6 @@ export interface TrackerOptions {
 const kConnection = Symbol('pounce.connection');
 
 type TrackedSocket = Socket & { [kConnection]?: Connection };
-type Hook = Exclude<keyof Observer, never>;
 
 /** What a connection refused at maxConnections gets, at once. */
 const REFUSED_RESPONSE =
@@ -153,7 +152,7 @@ export class Tracker {
   /** A request that counts (not a health check): its connection opens if needed, then RequestStarted. */
   private announce(rec: RequestRecord): void {
     rec.conn.requestsStarted++;
-    if (this.tracing) this.guard(this.tracing, 'begin', rec);
+    this.beginTrace(rec);
     this.open(rec.conn);
     this.tell('requestStarted', rec);
   }
@@ -190,7 +189,7 @@ export class Tracker {
       // (5xx other than the drain 503, which is pounce's own answer).
       if (!(rec.completed && rec.status >= 500)) return;
       conn.healthRequests--;
-      if (this.tracing) this.guard(this.tracing, 'begin', rec);
+      this.beginTrace(rec);
       this.open(conn);
       this.tell('requestStarted', rec);
     }
@@ -271,15 +270,17 @@ export class Tracker {
     }
   }
 
-  private guard(tracing: RequestTracing, hook: 'begin', rec: RequestRecord): void {
+  /** Start the request's span (sets rec.trace) before any observer hears of it. */
+  private beginTrace(rec: RequestRecord): void {
+    if (this.tracing === undefined) return;
     try {
-      tracing[hook](rec);
+      this.tracing.begin(rec);
     } catch (err) {
-      this.observerFailed(tracing as Observer, hook, err);
+      this.observerFailed(this.tracing as Observer, 'begin', err);
     }
   }
 
-  private observerFailed(observer: Observer, hook: Hook | 'begin', error: unknown): void {
+  private observerFailed(observer: Observer, hook: keyof Observer | 'begin', error: unknown): void {
     if (this.failed.has(observer)) return;
     this.failed.add(observer);
     this.options.onObserverError?.(observer, hook, error);
