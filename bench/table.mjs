@@ -29,12 +29,12 @@ const name = (r) => (r.settings.pin ? 'pinned' : 'unpinned');
 const byName = (run, n) => run.variants.find((v) => v.name === n);
 const m = runs[0].machine;
 const lines = [];
-lines.push(`${m.cpus} cores ${m.cpu_model}, ${m.os}, Node ${m.node.replace(/^v/, '')}, ${m.wrk}; \`npm run bench -- --rounds ${runs[0].settings.rounds}\` (wrk -t${runs[0].settings.threads} -c${runs[0].settings.connections}, ${runs[0].settings.duration} s runs).`);
+lines.push(`${m.cpus} cores ${m.cpu_model}, ${m.os}, Node ${m.node.replace(/^v/, '')}, ${m.wrk}; wrk -t${runs[0].settings.threads} -c${runs[0].settings.connections}, ${runs[0].settings.duration} s runs.`);
 for (const run of runs) {
   const bare = byName(run, 'node-http');
   const foreign = Math.max(...run.variants.map((v) => v.foreign_cpu_max ?? 0));
   lines.push(
-    `- ${name(run)} (${run.date.slice(0, 16).replace('T', ' ')} UTC${run.settings.pin ? ', server and all its threads on CPU 0, wrk on CPU 1' : ''}): bare node:http ${Math.round(bare.rps_median).toLocaleString('en-US')} req/s, ${bare.cpu_us_per_req_median} µs CPU/request; other processes used up to ${foreign} cores during a run.`,
+    `- ${name(run)}, \`npm run bench -- --rounds ${run.settings.rounds}${run.settings.pin ? ' --pin' : ''}\` (${run.date.slice(0, 16).replace('T', ' ')} UTC${run.settings.pin ? ', server and all its threads on CPU 0, wrk on CPU 1' : ''}): bare node:http ${Math.round(bare.rps_median).toLocaleString('en-US')} req/s, ${bare.cpu_us_per_req_median} µs CPU/request; other processes used up to ${foreign} cores during a run.`,
   );
 }
 lines.push('');
@@ -48,7 +48,12 @@ for (const v of runs[0].variants) {
     const r = byName(run, v.name);
     cells.push(r?.ratio_median == null ? '' : r.ratio_median.toFixed(2), r?.cpu_us_per_req_median == null ? '' : String(r.cpu_us_per_req_median));
   }
-  const floor = v.floor == null ? '' : `>= ${v.floor.toFixed(2)}: ${runs.map((run) => `${name(run)} ${byName(run, v.name)?.floor_held ? 'held' : 'missed'}`).join(', ')}`;
+  // A variant a run did not measure says so, rather than "missed".
+  const verdict = (run) => {
+    const r = byName(run, v.name);
+    return `${name(run)} ${r === undefined ? 'not run' : r.floor_held ? 'held' : 'missed'}`;
+  };
+  const floor = v.floor == null ? '' : `>= ${v.floor.toFixed(2)}: ${runs.map(verdict).join(', ')}`;
   cells.push(floor);
   lines.push(`| ${cells.join(' | ')} |`);
 }

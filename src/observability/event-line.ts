@@ -217,7 +217,8 @@ export function textMessage(msg: string): string {
 /** Text lines: `10:15:33.625 INFO  pounce.lifecycle Response completed  worker_id=1 event=… key=value`. */
 export class TextEventLine implements EventLine {
   private line = '';
-  private first = true;
+  /** ` key=value` for each field; the first gets one more space at end(). */
+  private fields = '';
   private readonly levels: Record<EventLevel, string>;
   private readonly afterLevel: string;
   private readonly workerField: string;
@@ -235,13 +236,12 @@ export class TextEventLine implements EventLine {
       error: textLevel('error', color),
     };
     this.afterLevel = ' ' + logger + ' ';
-    this.workerField = workerId === undefined ? '' : 'worker_id=' + workerId;
+    this.workerField = workerId === undefined ? '' : ' worker_id=' + workerId;
   }
 
   begin(level: EventLevel, at: number, msg: string): void {
     this.line = textTime(at) + ' ' + this.levels[level] + this.afterLevel + textMessage(msg);
-    this.first = true;
-    if (this.workerField !== '') this.field(this.workerField);
+    this.fields = this.workerField;
   }
   beginRequestLine(level: EventLevel, at: number, clientAddr: string, clientPort: number, method: string, path: string, httpVersion: string, status: number): void {
     // Inside the quotes a backslash or a control character is escaped too: the request line stays readable as one token.
@@ -249,38 +249,37 @@ export class TextEventLine implements EventLine {
     const inner = needsEscape(p) ? jsonString(p).slice(1, -1) : p;
     this.line =
       textTime(at) + ' ' + this.levels[level] + this.afterLevel + clientAddr + ':' + clientPort + ' - "' + method + ' ' + inner + ' HTTP/' + httpVersion + '" ' + status;
-    this.first = true;
-    if (this.workerField !== '') this.field(this.workerField);
+    this.fields = this.workerField;
   }
-  private field(pair: string): void {
-    this.line += (this.first ? '  ' : ' ') + pair;
-    this.first = false;
-  }
+  // Each method appends ` key=` + value in one expression: once inlined, ` key=` is one constant.
   word(key: string, value: string): void {
-    this.field(key + '=' + value);
+    this.fields += ' ' + key + '=' + value;
   }
   str(key: string, value: string): void {
-    this.field(key + '=' + textValue(value));
+    this.fields += ' ' + key + '=' + textValue(value);
   }
   strOrNull(key: string, value: string | undefined): void {
-    if (value !== undefined) this.field(key + '=' + textValue(value));
+    if (value !== undefined) this.fields += ' ' + key + '=' + textValue(value);
   }
   clientTextOrNull(key: string, value: string | undefined): void {
     if (value === undefined) return;
-    this.field(key + '=' + (value !== '' && !NEEDS_QUOTES.test(value) ? value : textValue(escapeControls(value))));
+    // A User-Agent holds spaces (so it is quoted) but rarely anything to escape: two scans, not four.
+    this.fields += ' ' + key + '=' + (!NEEDS_QUOTES.test(value) && value !== '' ? value : !needsEscape(value) ? '"' + value + '"' : textValue(escapeControls(value)));
   }
   int(key: string, value: number): void {
-    this.field(key + '=' + value);
+    this.fields += ' ' + key + '=' + value;
   }
   ms(key: string, value: number): void {
-    this.field(key + '=' + (Number.isInteger(value) ? value.toFixed(1) : msString(value)));
+    this.fields += ' ' + key + '=' + (Number.isInteger(value) ? value.toFixed(1) : msString(value));
   }
   bool(key: string, value: boolean): void {
-    this.field(key + '=' + value);
+    this.fields += ' ' + key + '=' + value;
   }
   end(): void {
-    const line = this.line + '\n';
+    const fields = this.fields;
+    const line = fields === '' ? this.line + '\n' : this.line + ' ' + fields + '\n';
     this.line = '';
+    this.fields = '';
     this.sink.write(line);
   }
 }

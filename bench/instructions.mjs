@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// CPU instructions per request, counted by valgrind (callgrind), for the
+// variants of run.mjs: a measure that does not move with the machine's speed
+// or load (wall-clock req/s on a shared 2-core VM moves ±20% within minutes).
+//
+//   node bench/instructions.mjs [--only a,b] [--requests N]
+//
+// Each variant's server runs under valgrind twice, once loaded with 5,000
+// requests and once with 5,000 + N (default 20,000), from h2load over 20
+// keep-alive connections; the difference over N is the marginal cost of a
+// request, start-up and JIT warm-up cancelled out. Counts are user-space
+// instructions of every thread of the server (the kernel's work, about half of
+// a bare node:http request's CPU time, is not in them; neither is anything
+// that depends on timing, such as how many lines share one write(2)). Repeat
+// runs of one build agree within ~1.5k instructions per request (JIT timing
+// under valgrind differs a little from run to run). Needs valgrind and h2load
+// (apt-get install -y valgrind nghttp2-client). Takes ~1-3 min per variant.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLI, HOST, ROOT, VARIANTS, fail, makeTemp, sleep, snapshotPounce } from './run.mjs';
+
+const args = process.argv.slice(2);
+let only;
+let requests = 20000;
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--only') only = args[++i].split(',');
+  else if (args[i] === '--requests') requests = Number(args[++i]);
+  else fail(`unknown option ${args[i]}; usage: node bench/instructions.mjs [--only a,b] [--requests N]`);
+}
+if (!(requests >= 10000)) fail('--requests must be at least 10000 (fewer leave JIT warm-up in the difference)');
+for (const tool of ['valgrind', 'h2load']) {
+  if (spawnSync(tool, ['--version']).error) fail(`${tool} is missing: apt-get install -y valgrind nghttp2-client`);
+}
+const variants = VARIANTS.filter((v) => (only ? only.includes(v.name) : !v.peer));
+if (only && variants.length !== only.length) fail(`unknown variant in ${only.join(',')}; variants: ${VARIANTS.map((v) => v.name).join(', ')}`);
+
+const tmp = makeTemp();
+const pounceDir = snapshotPounce();
+const port = 18390;
+const WARM = 5000;
+
+/** Total instructions of the server after `count` requests (and its exit). */
+async function count(variant, total) {
+  const argv = variant.cmd.map((a) => a.replace('{port}', String(port)).replace('{pounce}', pounceDir));
+  const out = join(tmp, 'callgrind.out');
+  const log = join(tmp, 'valgrind.log');
+  const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`, `--log-file=${log}`, process.execPath, ...argv], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'ignore'],
+    env: { ...process.env, PORT: String(port), NODE_ENV: 'production' },
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const url = `http://${HOST}:${port}${variant.path ?? '/'}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (spawnSync('h2load', ['--h1', '-n', '1', '-c', '1', url], { encoding: 'utf8' }).stdout?.includes('1 succeeded')) break;
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      fail(`${variant.name} did not answer under valgrind`);
+    }
+    await sleep(500);
+  }
+  const load = spawnSync('h2load', ['--h1', '-n', String(total - 1), '-c', '20', '-t', '1', url], { encoding: 'utf8', timeout: 600_000 });
+  if (!/ (\d+) succeeded/.test(load.stdout) || Number(/ (\d+) succeeded/.exec(load.stdout)[1]) !== total - 1) {
+    child.kill('SIGKILL');
+    fail(`${variant.name}: h2load did not complete its requests:\n${load.stdout}${load.stderr}`);
+  }
+  child.kill('SIGTERM');
+  await exited;
+  const collected = /Collected : (\d+)/.exec(readFileSync(log, 'utf8'));
+  rmSync(out, { force: true });
+  if (!collected) fail(`${variant.name}: no instruction count in valgrind's log`);
+  return Number(collected[1]);
+}
+
+const rows = [];
+for (const variant of variants) {
+  const low = await count(variant, WARM);
+  const high = await count(variant, WARM + requests);
+  const perRequest = Math.round((high - low) / requests);
+  rows.push({ name: variant.name, perRequest });
+  process.stderr.write(`${variant.name.padEnd(22)} ${perRequest} instructions/request\n`);
+}
+const base = rows.find((r) => r.name === 'node-http');
+process.stdout.write(`\n| variant | instructions/request | vs node-http |\n|---|---:|---:|\n`);
+for (const r of rows) process.stdout.write(`| ${r.name} | ${r.perRequest.toLocaleString('en-US')} | ${base ? '+' + (r.perRequest - base.perRequest).toLocaleString('en-US') : ''} |\n`);
+rmSync(tmp, { recursive: true, force: true });
