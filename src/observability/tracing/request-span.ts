@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import {
   context,
@@ -10,12 +9,10 @@ import {
   type Context,
   type Span,
   type SpanContext,
-  type TextMapGetter,
   type Tracer,
 } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType, setRPCMetadata, type RPCMetadata } from '@opentelemetry/core';
 import type { Observer, RequestTracing } from '../../server/observer.js';
-import { rawHeader } from '../../server/raw-headers.js';
 import type { RequestRecord } from '../../server/request-record.js';
 import { detectRoute } from './route.js';
 
@@ -93,9 +90,9 @@ export class RequestTracer implements Observer, RequestTracing {
       return;
     }
     const req = rec.req;
+    const headers = req.headers;
     // On the active context: an instrumentation's "suppress tracing" mark (its ignore hook) is kept.
-    // Read from rawHeaders: node builds req.headers only when something reads it.
-    const parent = propagation.extract(active, req, rawHeadersGetter);
+    const parent = propagation.extract(active, headers);
     const known = KNOWN_METHODS.has(rec.method);
     const scheme = (req.socket as TLSSocket).encrypted ? 'https' : rec.scheme;
     const conn = rec.conn;
@@ -112,8 +109,8 @@ export class RequestTracer implements Observer, RequestTracing {
       'pounce.connection_id': conn.id,
       'pounce.worker_id': this.options.workerId,
     };
-    const host = rawHeader(req, 'host') ?? rawHeader(req, ':authority');
-    if (host !== undefined && host !== '') serverFromHost(host, scheme, attributes);
+    const host = headers.host ?? headers[':authority'];
+    if (typeof host === 'string' && host !== '') serverFromHost(host, scheme, attributes);
     // Behind a trusted proxy the client is the forwarded one, whose port pounce does not know.
     if (rec.clientAddr === conn.clientAddr) attributes['client.port'] = conn.clientPort;
     const url = req.url;
@@ -123,7 +120,7 @@ export class RequestTracer implements Observer, RequestTracing {
       attributes['network.peer.address'] = socket.remoteAddress;
       attributes['network.peer.port'] = socket.remotePort;
     }
-    const userAgent = rawHeader(req, 'user-agent');
+    const userAgent = headers['user-agent'];
     if (userAgent !== undefined) attributes['user_agent.original'] = userAgent;
     if (!known) attributes['http.request.method_original'] = rec.method;
 
@@ -248,30 +245,6 @@ export class RequestTracer implements Observer, RequestTracing {
     if (typeof limits.attributeCountLimit === 'number' && limits.attributeCountLimit > 0) this.attributeCountLimit = limits.attributeCountLimit;
   }
 }
-
-/**
- * The propagators' view of the request's headers, from `req.rawHeaders` (node
- * builds `req.headers` only when something reads it). Names compare without
- * case; a repeated header's values are joined with ", " as node joins them.
- */
-const rawHeadersGetter: TextMapGetter<IncomingMessage> = {
-  keys(req) {
-    const raw = req.rawHeaders;
-    const names = new Set<string>();
-    for (let i = 0; i < raw.length; i += 2) names.add(raw[i]!.toLowerCase());
-    return [...names];
-  },
-  get(req, key) {
-    const raw = req.rawHeaders;
-    const length = key.length;
-    let value: string | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      if (name.length === length && name.toLowerCase() === key) value = value === undefined ? raw[i + 1] : `${value}, ${raw[i + 1]}`;
-    }
-    return value;
-  },
-};
 
 /**
  * The active span in pounce's request listener was made for this request by an
