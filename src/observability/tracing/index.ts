@@ -173,10 +173,9 @@ async function startOwnSdk(plan: TracingPlan, deps: TracingDeps): Promise<OwnSdk
 /**
  * NodeSDK would build exactly one OTLP http/protobuf exporter from the environment:
  * OTEL_TRACES_EXPORTER unset or `otlp`, the protocol http/protobuf.
- * POUNCE_OTLP_ENCODER=official keeps otlp-transformer's encoder.
  */
 function fastExporterWanted(plan: TracingPlan, env: NodeJS.ProcessEnv): boolean {
-  if (plan.protocol !== 'http/protobuf' || env.POUNCE_OTLP_ENCODER?.trim() === 'official') return false;
+  if (plan.protocol !== 'http/protobuf') return false;
   const names = new Set((env.OTEL_TRACES_EXPORTER ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '' && name !== 'null'));
   return names.size === 0 || (names.size === 1 && names.has('otlp'));
 }
