@@ -55,9 +55,14 @@ function varintSize(n: number): number {
  * usual sizes).
  */
 class Writer {
-  buf = new Uint8Array(INITIAL_SIZE);
-  view = new DataView(this.buf.buffer);
+  buf: Uint8Array;
+  view: DataView;
   pos = 0;
+
+  constructor(size = INITIAL_SIZE) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
 
   ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -162,6 +167,17 @@ class Writer {
     this.pos = p;
   }
 
+  /** Bytes already encoded (a key's tag, length and UTF-8): copied as they are. */
+  raw(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n > 32) buf.set(bytes, p);
+    else for (let i = 0; i < n; i++) buf[p + i] = bytes[i]!;
+    this.pos = p + n;
+  }
+
   bytes(bytes: Uint8Array): void {
     this.varint(bytes.length);
     this.ensure(bytes.length);
@@ -220,9 +236,34 @@ function attributes(w: Writer, attrs: Attributes, field: number): void {
   }
 }
 
+/**
+ * Attribute keys repeat from span to span (the same dozen or so on every
+ * SERVER span): each is encoded once — KeyValue.key's tag, length, UTF-8 —
+ * and copied afterwards. Bounded: past KEY_CACHE_SIZE distinct keys, the rest
+ * are encoded each time.
+ */
+const KEY_CACHE_SIZE = 1024;
+const keyCache = new Map<string, Uint8Array>();
+const keyWriter = new Writer(256);
+
+function encodedKey(key: string): Uint8Array | undefined {
+  let bytes = keyCache.get(key);
+  if (bytes === undefined && keyCache.size < KEY_CACHE_SIZE) {
+    keyWriter.pos = 0;
+    keyWriter.tag(1, 2);
+    keyWriter.string(key);
+    bytes = keyWriter.buf.slice(0, keyWriter.pos);
+    keyCache.set(key, bytes);
+  }
+  return bytes;
+}
+
 function keyValue(w: Writer, key: string, value: unknown): void {
-  w.tag(1, 2);
-  w.string(key);
+  const encoded = encodedKey(key);
+  if (encoded === undefined) {
+    w.tag(1, 2);
+    w.string(key);
+  } else w.raw(encoded);
   w.tag(2, 2);
   const v = w.open(1);
   anyValue(w, value);
