@@ -102,3 +102,21 @@ describe('tracing: the one-pass OTLP protobuf encoder', function () {
     expect(Buffer.from(encodeTraceRequest([odd])).equals(Buffer.from(ProtobufTraceSerializer.serializeRequest([odd])!))).to.equal(true);
   });
 });
+
+describe('tracing: when pounce’s own SDK uses the one-pass encoder', function () {
+  const plan = (protocol: 'http/protobuf' | 'http/json' | 'grpc') =>
+    ({ sdk: 'pounce', tracesUrl: 'http://127.0.0.1:4318/v1/traces', endpointSource: 'otelEndpoint', protocol, warnings: [] }) as const;
+
+  it('only where NodeSDK would build exactly one OTLP http/protobuf exporter', async () => {
+    const { fastExporterWanted } = await import('../../src/observability/tracing/index.js');
+    expect(fastExporterWanted(plan('http/protobuf'), {})).to.equal(true);
+    expect(fastExporterWanted(plan('http/protobuf'), { OTEL_TRACES_EXPORTER: ' otlp ' })).to.equal(true);
+    expect(fastExporterWanted(plan('http/protobuf'), { OTEL_TRACES_EXPORTER: 'otlp,otlp' })).to.equal(true);
+    expect(fastExporterWanted(plan('http/json'), {})).to.equal(false);
+    expect(fastExporterWanted(plan('grpc'), {})).to.equal(false);
+    expect(fastExporterWanted(plan('http/protobuf'), { OTEL_TRACES_EXPORTER: 'otlp,console' })).to.equal(false);
+    expect(fastExporterWanted(plan('http/protobuf'), { OTEL_TRACES_EXPORTER: 'console' })).to.equal(false);
+    expect(fastExporterWanted(plan('http/protobuf'), { OTEL_TRACES_EXPORTER: 'zipkin' })).to.equal(false);
+    expect(fastExporterWanted(plan('http/protobuf'), { OTEL_TRACES_EXPORTER: 'none' })).to.equal(false);
+  });
+});

@@ -174,7 +174,7 @@ async function startOwnSdk(plan: TracingPlan, deps: TracingDeps): Promise<OwnSdk
  * NodeSDK would build exactly one OTLP http/protobuf exporter from the environment:
  * OTEL_TRACES_EXPORTER unset or `otlp`, the protocol http/protobuf.
  */
-function fastExporterWanted(plan: TracingPlan, env: NodeJS.ProcessEnv): boolean {
+export function fastExporterWanted(plan: TracingPlan, env: NodeJS.ProcessEnv): boolean {
   if (plan.protocol !== 'http/protobuf') return false;
   const names = new Set((env.OTEL_TRACES_EXPORTER ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '' && name !== 'null'));
   return names.size === 0 || (names.size === 1 && names.has('otlp'));
