@@ -5,7 +5,6 @@ import { eventLineFor } from './logger.js';
 import type { Observer } from '../server/observer.js';
 import type { RequestRecord } from '../server/request-record.js';
 import { endedFields, traceFields } from '../lifecycle/emitter.js';
-import { escapeControls } from '../server/path.js';
 import { rawHeader } from '../server/raw-headers.js';
 
 /**
@@ -38,19 +37,16 @@ export class AccessLog implements Observer {
   private line(rec: RequestRecord, status: number): void {
     const conn = rec.conn;
     const line = this.out;
-    const path = rec.path.indexOf('"') === -1 ? rec.path : rec.path.replace(/"/g, '%22');
-    // The message: `127.0.0.1:51660 - "GET /a HTTP/1.1" 200`.
-    line.beginQuoted('info', rec.finishedAt, rec.clientAddr + ':' + conn.clientPort + ' - ', rec.method + ' ' + path + ' HTTP/' + rec.httpVersion, ' ' + status);
+    line.beginRequestLine('info', rec.finishedAt, rec.clientAddr, conn.clientPort, rec.method, rec.path, rec.httpVersion, status);
     line.int('connection_id', conn.id);
-    line.str('client_addr', rec.clientAddr);
+    line.word('client_addr', rec.clientAddr);
     line.word('method', rec.method);
     line.str('path', rec.path);
     line.word('http_version', rec.httpVersion);
     line.int('status', status);
     line.int('bytes_sent', rec.bytesSent);
     line.ms('duration_ms', roundMs(rec.durationMs));
-    const userAgent = rawHeader(rec.req, 'user-agent');
-    line.strOrNull('user_agent', userAgent === undefined ? undefined : escapeControls(userAgent));
+    line.clientTextOrNull('user_agent', rawHeader(rec.req, 'user-agent'));
     if (!rec.completed) {
       line.bool('complete', false);
       endedFields(line, rec);

@@ -5,6 +5,9 @@
  * wall clock. We keep an offset between them and re-check it once per second
  * so NTP adjustments are followed without a syscall per read.
  */
+// The module's binding, not the global: on Node 20 the global `performance` is an accessor, run on every read.
+import { performance } from 'node:perf_hooks';
+
 let offset = Date.now() - performance.now();
 
 /** Milliseconds since the epoch, fractional (microsecond resolution). */

@@ -4,6 +4,7 @@ import { isoTimestamp, nowMs } from './clock.js';
 import { JsonEventLine, TextEventLine, type EventLevel, type EventLine } from './event-line.js';
 import { LineWriter, type LineWriterOptions } from './line-writer.js';
 import { TextDestination } from './text-format.js';
+import { escapeControls } from '../server/path.js';
 
 export type LogFormat = 'text' | 'json';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
@@ -119,8 +120,8 @@ class PinoEventLine implements EventLine {
     this.level = level;
     this.msg = msg;
   }
-  beginQuoted(level: EventLevel, at: number, before: string, quoted: string, after: string): void {
-    this.begin(level, at, before + '"' + quoted + '"' + after);
+  beginRequestLine(level: EventLevel, at: number, clientAddr: string, clientPort: number, method: string, path: string, httpVersion: string, status: number): void {
+    this.begin(level, at, `${clientAddr}:${clientPort} - "${method} ${path.replace(/"/g, '%22')} HTTP/${httpVersion}" ${status}`);
   }
   word(key: string, value: string): void {
     this.fields[key] = value;
@@ -130,6 +131,9 @@ class PinoEventLine implements EventLine {
   }
   strOrNull(key: string, value: string | undefined): void {
     this.fields[key] = value ?? null;
+  }
+  clientTextOrNull(key: string, value: string | undefined): void {
+    this.fields[key] = value === undefined ? null : escapeControls(value);
   }
   int(key: string, value: number): void {
     this.fields[key] = value;

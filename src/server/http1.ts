@@ -8,6 +8,7 @@ import { hasUnsizedBody, limitBody } from './body-limit.js';
 import { rawHeader } from './raw-headers.js';
 import { respondHealth, type HealthState } from './health.js';
 import { loggablePath, pathOf } from './path.js';
+import type { Connection } from './connection.js';
 import type { Tracker } from './tracker.js';
 
 export interface Http1Options {
@@ -100,17 +101,18 @@ export function createHttp1Server(options: Http1Options): Server {
         else respondHealth(req, res, health);
         return;
       }
-      if (tracker?.connectionOf(req.socket)?.refused) return; // answered 503 at accept
+      const conn = tracker?.connectionOf(req.socket);
+      if (conn?.refused) return; // answered 503 at accept
       if (req.httpVersionMinor === 1 && req.httpVersionMajor === 1 && rawHeader(req, 'host') === undefined) {
         // RFC 9112 3.2: a 1.1 request without Host is a 400.
-        if (tracker) startTracked(tracker, req, res, rawPath).conn.closeBecause('error');
+        if (tracker) startTracked(tracker, conn!, req, res, rawPath).conn.closeBecause('error');
         refuse(res, 400, 'Bad Request: missing Host header');
         return;
       }
       if (maxBody > 0) {
         const length = rawHeader(req, 'content-length');
         if (length !== undefined && Number(length) > maxBody) {
-          if (tracker) startTracked(tracker, req, res, rawPath).conn.closeBecause('error');
+          if (tracker) startTracked(tracker, conn!, req, res, rawPath).conn.closeBecause('error');
           refuse(res, 413, 'Payload Too Large');
           return;
         }
@@ -125,7 +127,7 @@ export function createHttp1Server(options: Http1Options): Server {
         handler(req, res);
         return;
       }
-      const rec = startTracked(tracker, req, res, rawPath);
+      const rec = startTracked(tracker, conn!, req, res, rawPath);
       // node's own maxRequestsPerSocket sends Connection: close but then leaves the
       // socket open until the keep-alive timeout; ending the response this way closes it.
       if (maxRequests > 0 && rec.conn.requestsStarted >= maxRequests) res.shouldKeepAlive = false;
@@ -177,8 +179,7 @@ export function createHttp1Server(options: Http1Options): Server {
   return server;
 }
 
-function startTracked(tracker: Tracker, req: IncomingMessage, res: ServerResponse, rawPath: string) {
-  const conn = tracker.connectionOf(req.socket)!;
+function startTracked(tracker: Tracker, conn: Connection, req: IncomingMessage, res: ServerResponse, rawPath: string) {
   return tracker.startRequest(conn, req, res, req.method ?? 'GET', loggablePath(rawPath), false);
 }
 

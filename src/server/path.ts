@@ -26,6 +26,18 @@ export function loggablePath(path: string): string {
 
 /** Control characters (C0, DEL, C1) as %XX: they would drive a terminal or split a line. */
 export function escapeControls(text: string): string {
-  CONTROL.lastIndex = 0;
-  return CONTROL.test(text) ? text.replace(CONTROL, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()) : text;
+  return hasControl(text) ? text.replace(CONTROL, (c) => '%' + c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()) : text;
+}
+
+/** CONTROL.test(text); a loop for the shortest strings (see needsEscape in event-line.ts). */
+function hasControl(text: string): boolean {
+  if (text.length > 8) {
+    CONTROL.lastIndex = 0;
+    return CONTROL.test(text);
+  }
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return true;
+  }
+  return false;
 }

@@ -35,12 +35,19 @@ describe('EventLine (hand-built lifecycle and access lines)', () => {
     expect(escaped).to.include('\\u0085').and.include('\\u009b').and.include('\\u007f');
     const { lines, sink } = capture();
     const line = new JsonEventLine(sink, 'pounce.access', 1);
-    line.beginQuoted('info', at, '127.0.0.1:5 - ', 'GET /a"b\\c HTTP/1.1', ' 200');
+    line.beginRequestLine('info', at, '127.0.0.1', 5, 'GET', '/a"b\\c\u0085', '1.1', 200);
     line.str('user_agent', nasty);
+    line.clientTextOrNull('client_text', nasty);
+    line.clientTextOrNull('absent', undefined);
     line.end();
     const parsed = JSON.parse(lines[0]!);
-    expect(parsed.msg).to.equal('127.0.0.1:5 - "GET /a"b\\c HTTP/1.1" 200');
+    // A quote inside the request line is %22: the quoted request line stays one token.
+    expect(parsed.msg).to.equal('127.0.0.1:5 - "GET /a%22b\\c\u0085 HTTP/1.1" 200');
+    expect(lines[0]!.slice(0, -1)).to.not.match(/[\u0000-\u001f\u007f-\u009f]/);
     expect(parsed.user_agent).to.equal(nasty);
+    // What the client sent: its control characters as %XX (no control character once decoded either).
+    expect(parsed.client_text).to.equal('a"b\\c%0A%0D%09%00%1F%7F%85%9B\ud800 é✓ 😀');
+    expect(parsed.absent).to.equal(null);
   });
 
   it('text: one line, level padded, key=value with quoting when needed, no raw control character', () => {
@@ -62,9 +69,12 @@ describe('EventLine (hand-built lifecycle and access lines)', () => {
   it('text: the access message escapes a quote inside the request line; colors only when asked', () => {
     const { lines, sink } = capture();
     const plain = new TextEventLine(sink, 'pounce.access', 1, false);
-    plain.beginQuoted('info', at, '1.2.3.4:5 - ', 'GET /"x HTTP/1.1', ' 200');
+    plain.beginRequestLine('info', at, '1.2.3.4', 5, 'GET', '/"x\\y', '1.1', 200);
+    plain.clientTextOrNull('user_agent', 'curl/8 \u009b[31m');
+    plain.clientTextOrNull('plain', 'curl/8');
+    plain.clientTextOrNull('absent', undefined);
     plain.end();
-    expect(lines[0]).to.equal('10:15:30.123 INFO  pounce.access 1.2.3.4:5 - "GET /\\"x HTTP/1.1" 200  worker_id=1\n');
+    expect(lines[0]).to.equal('10:15:30.123 INFO  pounce.access 1.2.3.4:5 - "GET /%22x\\\\y HTTP/1.1" 200  worker_id=1 user_agent="curl/8 %9B[31m" plain=curl/8\n');
     const colored = new TextEventLine(sink, 'pounce.access', undefined, true);
     colored.begin('warn', at, 'm');
     colored.end();
