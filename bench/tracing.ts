@@ -4,11 +4,14 @@
  * setup on bare node:http, each against its untraced twin. Floor: pounce
  * traced serves at least 2× the requests per second of node:http traced.
  *
- *   npx tsc -p tsconfig.json && npx tsx bench/tracing.ts [--rounds 5] [--duration 5] [--connections 50] [--access-log 1|0]
+ *   npx tsc -p tsconfig.json && npx tsx bench/tracing.ts [--rounds 5] [--duration 5] [--connections 50] [--access-log 0|1]
  *
  * Four servers, the same hello handler (bench/apps/tracing-hello.mjs), all on 127.0.0.1:
- *   pounce           pounce, no tracing (its defaults: access log on, written to /dev/null;
- *                    --access-log 0 turns it off in both pounce servers)
+ *   pounce           pounce, no tracing, --no-access-log: like the node:http servers, which
+ *                    log nothing, so that both sides compare span work only. --access-log 1
+ *                    runs both pounce servers with pounce's default access log instead
+ *                    (written to /dev/null): the cost of a line per request on top; the
+ *                    table's first line says which mode ran.
  *   pounce+otel      the same with --otel-endpoint (pounce starts NodeSDK; 100% sampled:
  *                    OTEL_TRACES_SAMPLER=always_on; OTLP http/protobuf, the default)
  *   node:http        bare node:http
@@ -37,7 +40,7 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const APPS = resolve(ROOT, 'bench/apps');
 
 interface Options {
-  /** 1: pounce's defaults (access log on, to /dev/null); 0: --no-access-log (isolates the span work). */
+  /** 0 (default): --no-access-log, as the node:http servers log nothing; 1: pounce's default access log on (to /dev/null). */
   accessLog: number;
   rounds: number;
   duration: number;
@@ -46,14 +49,14 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { accessLog: 1, rounds: 5, duration: 5, connections: 50, warmup: 2 };
+  const options: Options = { accessLog: 0, rounds: 5, duration: 5, connections: 50, warmup: 2 };
   for (let i = 0; i < argv.length; i += 2) {
     // --access-log → accessLog
     const key = argv[i]!.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     const value = Number(argv[i + 1]);
     if (!(key in options) || !Number.isFinite(value) || value < (key === 'accessLog' ? 0 : 1e-9)) {
       throw new Error(
-        `usage: bench/tracing.ts [--rounds N] [--duration SECONDS] [--connections N] [--warmup SECONDS] [--access-log 1|0] (bad: ${argv[i]} ${argv[i + 1]})`,
+        `usage: bench/tracing.ts [--rounds N] [--duration SECONDS] [--connections N] [--warmup SECONDS] [--access-log 0|1] (bad: ${argv[i]} ${argv[i + 1]})`,
       );
     }
     options[key as keyof Options] = value;
@@ -322,7 +325,7 @@ async function main(): Promise<void> {
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
 
   const lines = [
-    `Tracing overhead: ${options.rounds} interleaved rounds × ${options.duration} s, ${tool}, hello world, Node ${process.versions.node}, ${availableParallelism()} CPUs, pounce access log ${options.accessLog ? 'on (its default)' : 'off'}`,
+    `Tracing overhead: ${options.rounds} interleaved rounds × ${options.duration} s, ${tool}, hello world, Node ${process.versions.node}, ${availableParallelism()} CPUs, pounce access log ${options.accessLog ? 'on (its default; the node:http servers log nothing)' : 'off (--no-access-log, as the node:http servers log nothing; --access-log 1 for pounce\'s default)'}`,
     '',
     '| server | req/s (median) | CPU µs/req (median) | tracing adds, CPU µs/req (median of rounds) | traced/untraced req/s (median of rounds) | p50 ms | p99 ms | spans exported / requests |',
     '|---|---:|---:|---:|---:|---:|---:|---:|',

@@ -2,7 +2,8 @@
 // /v1/traces (http/protobuf or http/json) on 127.0.0.1 and answers at once,
 // keeping the bodies; spans are counted only when /stats is asked (between
 // runs), so that decoding never competes with the load generator.
-// GET /stats → {"exports":N,"spans":N,"bytes":N,"protobuf":N,"json":N}. Prints {"port":N} when ready.
+// GET /stats → {"exports":N,"spans":N,"bytes":N,"protobuf":N,"json":N}. Listens on PORT (or one the
+// OS chooses) and prints {"port":N} when ready.
 import { createServer } from 'node:http';
 import protobuf from 'protobufjs';
 
@@ -55,5 +56,5 @@ const server = createServer((req, res) => {
   });
 });
 server.keepAliveTimeout = 60_000;
-server.listen(0, '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
+server.listen(Number(process.env.PORT ?? 0), '127.0.0.1', () => process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n'));
 process.on('SIGTERM', () => server.close(() => process.exit(0)).closeAllConnections());

@@ -124,9 +124,13 @@ async function startOwnSdk(plan: TracingPlan, deps: TracingDeps): Promise<OwnSdk
   const level = diagLevel(env.OTEL_LOG_LEVEL);
   const named = env.OTEL_SERVICE_NAME?.trim() || serviceNameIn(env.OTEL_RESOURCE_ATTRIBUTES);
   const serviceName = named || (await defaultServiceName(deps.appDescription));
+  // OTLP http/protobuf alone (the default): the official exporter's transport with pounce's
+  // one-pass encoder (otlp-proto.ts); any other exporter or protocol, the SDK's own choice.
+  const traceExporter = fastExporterWanted(plan, env) ? await fastExporter(plan) : undefined;
   const sdk = new NodeSDK({
     // NodeSDK's default would be unknown_service:node: name it after the app's package, or pounce.
     serviceName: named ? undefined : serviceName,
+    ...(traceExporter ? { traceExporter } : {}),
     instrumentations: [],
     // Traces only, unless metrics or logs are asked for by their own variables.
     ...(env.OTEL_METRICS_EXPORTER?.trim() ? {} : { metricReaders: [] }),
@@ -164,6 +168,23 @@ async function startOwnSdk(plan: TracingPlan, deps: TracingDeps): Promise<OwnSdk
       diag.disable();
     },
   };
+}
+
+/**
+ * NodeSDK would build exactly one OTLP http/protobuf exporter from the environment:
+ * OTEL_TRACES_EXPORTER unset or `otlp`, the protocol http/protobuf.
+ */
+export function fastExporterWanted(plan: TracingPlan, env: NodeJS.ProcessEnv): boolean {
+  if (plan.protocol !== 'http/protobuf') return false;
+  const names = new Set((env.OTEL_TRACES_EXPORTER ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '' && name !== 'null'));
+  return names.size === 0 || (names.size === 1 && names.has('otlp'));
+}
+
+async function fastExporter(plan: TracingPlan): Promise<import('@opentelemetry/sdk-trace-base').SpanExporter> {
+  const { OtlpProtoSpanExporter } = await import('./otlp-proto.js');
+  // pounce's endpoint as the traces endpoint; otherwise the exporter reads OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT itself.
+  const own = plan.endpointSource === 'otelEndpoint' || plan.endpointSource === 'default';
+  return new OtlpProtoSpanExporter(own && plan.tracesUrl !== undefined ? { url: plan.tracesUrl } : {});
 }
 
 /**

@@ -28,6 +28,8 @@ const REDACTED_QUERY = /(^|&)(AWSAccessKeyId|Signature|sig|X-Goog-Signature)=[^&
  * status code is never the attribute the limit drops.
  */
 const END_ATTRIBUTES = 3; // http.response.status_code, error.type, http.route
+/** The most attributes begin() sets (the 9 always set, host's 2 overwrite theirs, 6 optional). */
+const BEGIN_ATTRIBUTES_MAX = 16;
 
 /** What tracing keeps on the record for one request. */
 interface TracedRequest {
@@ -229,8 +231,10 @@ export class RequestTracer implements Observer, RequestTracing {
 
   /** Under a small attribute count limit, leave room for the attributes set at the end. */
   private capped(attributes: Attributes): Attributes {
-    const keys = Object.keys(attributes);
     const room = Math.max(1, this.attributeCountLimit - END_ATTRIBUTES);
+    // Under the default limit (128) there is always room: no key list per request.
+    if (room >= BEGIN_ATTRIBUTES_MAX) return attributes;
+    const keys = Object.keys(attributes);
     if (keys.length <= room) return attributes;
     const out: Attributes = {};
     for (const key of keys.slice(0, room)) out[key] = attributes[key];

@@ -1,0 +1,516 @@
+/**
+ * OTLP/HTTP protobuf for the SDK pounce starts itself: the official
+ * exporter's transport (`@opentelemetry/otlp-exporter-base`: endpoint,
+ * OTEL_EXPORTER_OTLP_[TRACES_]HEADERS / TIMEOUT / COMPRESSION, certificates,
+ * retries, concurrency limit) with a one-pass encoder of the
+ * ExportTraceServiceRequest in place of otlp-transformer's two-pass one
+ * (a size estimate, then the write). Its bytes are the official
+ * serializer's, byte for byte (test/unit/otlp-proto.test.ts compares them).
+ *
+ * Only a SpanExporter the SDK's BatchSpanProcessor calls: the SDK, its
+ * processor, sampler and limits stay the standard ones. Used only where pounce
+ * starts the SDK with OTLP http/protobuf (index.ts); a team's own SDK keeps
+ * its exporter.
+ */
+import type { Attributes, AttributeValue, HrTime, Link, SpanStatus } from '@opentelemetry/api';
+import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
+import { ProtobufTraceSerializer, TraceExporterMetricsHelper, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
+import type { ReadableSpan, SpanExporter, TimedEvent } from '@opentelemetry/sdk-trace-base';
+
+/** What the encoder reads of an SDK Resource (attributes, once settled) and a scope. */
+interface ResourceLike {
+  readonly attributes: Attributes;
+  readonly schemaUrl?: string | undefined;
+}
+interface ScopeLike {
+  readonly name: string;
+  readonly version?: string | undefined;
+  readonly schemaUrl?: string | undefined;
+  readonly attributes?: Attributes | undefined;
+  readonly droppedAttributesCount?: number | undefined;
+}
+
+const INITIAL_SIZE = 64 * 1024;
+const MIN_INT64 = -(2 ** 63);
+const MAX_INT64 = 2 ** 63;
+const FLAGS_HAS_IS_REMOTE = 0x100;
+const FLAGS_IS_REMOTE = 0x200;
+
+/** charCode → hex digit value, as otlp-transformer's hexToBinary reads it (anything else as if A–F). */
+const HEX = new Uint8Array(128);
+for (let c = 0; c < 128; c++) HEX[c] = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : (c - 55) & 0xff;
+
+const utf8 = new TextEncoder();
+
+function varintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
+}
+
+/**
+ * A growing byte buffer, reused from one export to the next (each export gets
+ * its own copy of the bytes). A nested message reserves room for its length,
+ * writes its fields, then writes the length in front, moving the fields when
+ * the length needs another size than was reserved (rare: reservations fit the
+ * usual sizes).
+ */
+class Writer {
+  buf: Uint8Array;
+  view: DataView;
+  pos = 0;
+
+  constructor(size = INITIAL_SIZE) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = new Uint8Array(size);
+    next.set(this.buf.subarray(0, this.pos));
+    this.buf = next;
+    this.view = new DataView(next.buffer);
+  }
+
+  /** Tag (field number, wire type): every tag pounce writes fits two bytes. */
+  tag(field: number, wire: number): void {
+    this.ensure(2);
+    const v = (field << 3) | wire;
+    if (v < 0x80) this.buf[this.pos++] = v;
+    else {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      this.buf[this.pos++] = v >>> 7;
+    }
+  }
+
+  varint(value: number): void {
+    this.ensure(10);
+    const buf = this.buf;
+    if (value >= 0 && value <= 0xffffffff) {
+      let v = value >>> 0;
+      while (v > 0x7f) {
+        buf[this.pos++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      buf[this.pos++] = v;
+      return;
+    }
+    // 64 bits, two's complement for negative numbers (as otlp-transformer's writer).
+    let low: number;
+    let high: number;
+    if (value >= 0) {
+      low = value >>> 0;
+      high = (value / 0x100000000) >>> 0;
+    } else {
+      const abs = Math.abs(value);
+      low = ~(abs >>> 0) >>> 0;
+      high = ~((abs / 0x100000000) >>> 0) >>> 0;
+      low = (low + 1) >>> 0;
+      if (low === 0) high = (high + 1) >>> 0;
+    }
+    while (high > 0 || low > 0x7f) {
+      buf[this.pos++] = (low & 0x7f) | 0x80;
+      low = ((low >>> 7) | (high << 25)) >>> 0;
+      high >>>= 7;
+    }
+    buf[this.pos++] = low;
+  }
+
+  fixed32(value: number): void {
+    this.ensure(4);
+    this.view.setUint32(this.pos, value >>> 0, true);
+    this.pos += 4;
+  }
+
+  /** HrTime [seconds, nanoseconds] as fixed64 nanoseconds, exact (no 2^53 rounding). */
+  hrTime(time: HrTime): void {
+    this.ensure(8);
+    const seconds = time[0];
+    const nanos = time[1];
+    const lowSeconds = seconds & 0xffff;
+    const highSeconds = (seconds / 0x10000) >>> 0;
+    const fromLow = lowSeconds * 1e9;
+    const fromHigh = highSeconds * 1e9;
+    const sumLow = (fromLow >>> 0) + (((fromHigh & 0xffff) * 0x10000) >>> 0) + nanos;
+    const low = sumLow >>> 0;
+    const high = (Math.floor(fromLow / 0x100000000) + ((fromHigh / 0x10000) >>> 0) + Math.floor(sumLow / 0x100000000)) >>> 0;
+    this.view.setUint32(this.pos, low, true);
+    this.view.setUint32(this.pos + 4, high, true);
+    this.pos += 8;
+  }
+
+  double(value: number): void {
+    this.ensure(8);
+    this.view.setFloat64(this.pos, value, true);
+    this.pos += 8;
+  }
+
+  /** A string: length and UTF-8 bytes; ASCII copied by hand, the rest through TextEncoder. */
+  string(s: string): void {
+    const n = s.length;
+    this.ensure(n + 10);
+    const buf = this.buf;
+    const start = this.pos;
+    let p = start + varintSize(n);
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c > 0x7f) {
+        this.bytes(utf8.encode(s));
+        return;
+      }
+      buf[p++] = c;
+    }
+    this.pos = start;
+    this.varint(n);
+    this.pos = p;
+  }
+
+  /** Bytes already encoded (a key's tag, length and UTF-8): copied as they are. */
+  raw(bytes: Uint8Array): void {
+    const n = bytes.length;
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    if (n > 32) buf.set(bytes, p);
+    else for (let i = 0; i < n; i++) buf[p + i] = bytes[i]!;
+    this.pos = p + n;
+  }
+
+  bytes(bytes: Uint8Array): void {
+    this.varint(bytes.length);
+    this.ensure(bytes.length);
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** A trace or span id: hex to bytes, length first. */
+  hexId(hex: string): void {
+    const n = hex.length >>> 1;
+    this.varint(n);
+    this.ensure(n);
+    const buf = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < hex.length; i += 2) buf[p++] = (HEX[hex.charCodeAt(i) & 0x7f]! << 4) | HEX[hex.charCodeAt(i + 1) & 0x7f]!;
+    this.pos = p;
+  }
+
+  /** Start a length-delimited message, reserving `reserve` bytes for its length. */
+  open(reserve: number): number {
+    this.ensure(reserve);
+    const start = this.pos;
+    this.pos += reserve;
+    return start;
+  }
+
+  /** Write the length of the message opened at `start` in front of it. */
+  close(start: number, reserve: number): void {
+    const length = this.pos - start - reserve;
+    const need = varintSize(length);
+    if (need !== reserve) {
+      this.ensure(need - reserve);
+      this.buf.copyWithin(start + need, start + reserve, this.pos);
+      this.pos += need - reserve;
+    }
+    let p = start;
+    let v = length;
+    const buf = this.buf;
+    while (v > 0x7f) {
+      buf[p++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    buf[p] = v;
+  }
+}
+
+// --- messages (field numbers from opentelemetry-proto, in otlp-transformer's order) ---
+
+function attributes(w: Writer, attrs: Attributes, field: number): void {
+  for (const key in attrs) {
+    if (!Object.prototype.hasOwnProperty.call(attrs, key)) continue;
+    w.tag(field, 2);
+    const kv = w.open(1);
+    keyValue(w, key, attrs[key]);
+    w.close(kv, 1);
+  }
+}
+
+/**
+ * Attribute keys repeat from span to span (the same dozen or so on every
+ * SERVER span): each is encoded once — KeyValue.key's tag, length, UTF-8 —
+ * and copied afterwards. Bounded: past KEY_CACHE_SIZE distinct keys, the rest
+ * are encoded each time.
+ */
+const KEY_CACHE_SIZE = 1024;
+const keyCache = new Map<string, Uint8Array>();
+const keyWriter = new Writer(256);
+
+function encodedKey(key: string): Uint8Array | undefined {
+  let bytes = keyCache.get(key);
+  if (bytes === undefined && keyCache.size < KEY_CACHE_SIZE) {
+    keyWriter.pos = 0;
+    keyWriter.tag(1, 2);
+    keyWriter.string(key);
+    bytes = keyWriter.buf.slice(0, keyWriter.pos);
+    keyCache.set(key, bytes);
+  }
+  return bytes;
+}
+
+function keyValue(w: Writer, key: string, value: unknown): void {
+  const encoded = encodedKey(key);
+  if (encoded === undefined) {
+    w.tag(1, 2);
+    w.string(key);
+  } else w.raw(encoded);
+  w.tag(2, 2);
+  const v = w.open(1);
+  anyValue(w, value);
+  w.close(v, 1);
+}
+
+function anyValue(w: Writer, value: unknown): void {
+  const t = typeof value;
+  if (t === 'string') {
+    w.tag(1, 2);
+    w.string(value as string);
+  } else if (t === 'boolean') {
+    w.tag(2, 0);
+    w.varint(value ? 1 : 0);
+  } else if (t === 'number') {
+    const n = value as number;
+    if (Number.isInteger(n) && n >= MIN_INT64 && n < MAX_INT64) {
+      w.tag(3, 0);
+      w.varint(n);
+    } else {
+      w.tag(4, 1);
+      w.double(n);
+    }
+  } else if (value instanceof Uint8Array) {
+    w.tag(7, 2);
+    w.bytes(value);
+  } else if (Array.isArray(value)) {
+    w.tag(5, 2);
+    const array = w.open(2);
+    for (const item of value) {
+      w.tag(1, 2);
+      const entry = w.open(1);
+      anyValue(w, item);
+      w.close(entry, 1);
+    }
+    w.close(array, 2);
+  } else if (t === 'object' && value !== null) {
+    w.tag(6, 2);
+    const list = w.open(2);
+    const obj = value as Record<string, unknown>;
+    for (const k in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, k)) continue;
+      w.tag(1, 2);
+      const kv = w.open(1);
+      keyValue(w, k, obj[k]);
+      w.close(kv, 1);
+    }
+    w.close(list, 2);
+  }
+  // Anything else (undefined, null, functions): an empty AnyValue, as otlp-transformer writes it.
+}
+
+function status(w: Writer, s: SpanStatus): void {
+  const start = w.open(1);
+  if (s.message) {
+    w.tag(2, 2);
+    w.string(s.message);
+  }
+  w.tag(3, 0);
+  w.varint(s.code);
+  w.close(start, 1);
+}
+
+function event(w: Writer, e: TimedEvent & { droppedAttributesCount?: number }): void {
+  const start = w.open(1);
+  w.tag(1, 1);
+  w.hrTime(e.time);
+  w.tag(2, 2);
+  w.string(e.name);
+  if (e.attributes) attributes(w, e.attributes, 3);
+  w.tag(4, 0);
+  w.varint(e.droppedAttributesCount || 0);
+  w.close(start, 1);
+}
+
+function link(w: Writer, l: Link & { droppedAttributesCount?: number }): void {
+  const start = w.open(1);
+  const ctx = l.context;
+  w.tag(1, 2);
+  w.hexId(ctx.traceId);
+  w.tag(2, 2);
+  w.hexId(ctx.spanId);
+  const traceState = ctx.traceState?.serialize();
+  if (traceState) {
+    w.tag(3, 2);
+    w.string(traceState);
+  }
+  if (l.attributes) attributes(w, l.attributes, 4);
+  w.tag(5, 0);
+  w.varint(l.droppedAttributesCount || 0);
+  w.tag(6, 5);
+  w.fixed32(spanFlags(ctx.traceFlags, ctx.isRemote));
+  w.close(start, 1);
+}
+
+function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
+  return (traceFlags & 0xff) | FLAGS_HAS_IS_REMOTE | (isRemote ? FLAGS_IS_REMOTE : 0);
+}
+
+function span(w: Writer, s: ReadableSpan): void {
+  const start = w.open(2);
+  const ctx = s.spanContext();
+  w.tag(1, 2);
+  w.hexId(ctx.traceId);
+  w.tag(2, 2);
+  w.hexId(ctx.spanId);
+  const traceState = ctx.traceState?.serialize();
+  if (traceState) {
+    w.tag(3, 2);
+    w.string(traceState);
+  }
+  const parent = s.parentSpanContext;
+  if (parent?.spanId) {
+    w.tag(4, 2);
+    w.hexId(parent.spanId);
+  }
+  w.tag(5, 2);
+  w.string(s.name);
+  const kind = s.kind == null ? 0 : s.kind + 1;
+  if (kind !== 0) {
+    w.tag(6, 0);
+    w.varint(kind);
+  }
+  w.tag(7, 1);
+  w.hrTime(s.startTime);
+  w.tag(8, 1);
+  w.hrTime(s.endTime);
+  if (s.attributes) attributes(w, s.attributes, 9);
+  w.tag(10, 0);
+  w.varint(s.droppedAttributesCount);
+  for (const e of s.events) {
+    w.tag(11, 2);
+    event(w, e);
+  }
+  w.tag(12, 0);
+  w.varint(s.droppedEventsCount);
+  for (const l of s.links) {
+    w.tag(13, 2);
+    link(w, l);
+  }
+  w.tag(14, 0);
+  w.varint(s.droppedLinksCount);
+  w.tag(15, 2);
+  status(w, s.status);
+  w.tag(16, 5);
+  w.fixed32(spanFlags(ctx.traceFlags, parent?.isRemote));
+  w.close(start, 2);
+}
+
+function scope(w: Writer, sc: ScopeLike): void {
+  w.tag(1, 2);
+  const start = w.open(1);
+  w.tag(1, 2);
+  w.string(sc.name);
+  if (sc.version) {
+    w.tag(2, 2);
+    w.string(sc.version);
+  }
+  if (sc.attributes) attributes(w, sc.attributes, 3);
+  if (sc.droppedAttributesCount) {
+    w.tag(4, 0);
+    w.varint(sc.droppedAttributesCount);
+  }
+  w.close(start, 1);
+}
+
+function resource(w: Writer, r: ResourceLike): void {
+  w.tag(1, 2);
+  const start = w.open(2);
+  if (r.attributes) attributes(w, r.attributes, 1);
+  w.tag(2, 0);
+  w.varint(0);
+  w.close(start, 2);
+}
+
+const writer = new Writer();
+
+/** ExportTraceServiceRequest for these spans, grouped by resource and scope (identity) as otlp-transformer groups them. */
+export function encodeTraceRequest(spans: ReadableSpan[]): Uint8Array {
+  const groups = new Map<ResourceLike, Map<ScopeLike, ReadableSpan[]>>();
+  for (const s of spans) {
+    const r = s.resource as ResourceLike;
+    const sc = s.instrumentationScope as ScopeLike;
+    let scopes = groups.get(r);
+    if (scopes === undefined) groups.set(r, (scopes = new Map()));
+    let list = scopes.get(sc);
+    if (list === undefined) scopes.set(sc, (list = []));
+    list.push(s);
+  }
+  const w = writer;
+  w.pos = 0;
+  try {
+    for (const [r, scopes] of groups) {
+      w.tag(1, 2);
+      const rs = w.open(3);
+      resource(w, r);
+      for (const [sc, list] of scopes) {
+        w.tag(2, 2);
+        const ss = w.open(3);
+        scope(w, sc);
+        for (const s of list) {
+          w.tag(2, 2);
+          span(w, s);
+        }
+        if (sc.schemaUrl) {
+          w.tag(3, 2);
+          w.string(sc.schemaUrl);
+        }
+        w.close(ss, 3);
+      }
+      if (r.schemaUrl) {
+        w.tag(3, 2);
+        w.string(r.schemaUrl);
+      }
+      w.close(rs, 3);
+    }
+    return w.buf.slice(0, w.pos);
+  } finally {
+    // A batch far larger than usual does not keep its buffer.
+    if (w.buf.length > 16 * INITIAL_SIZE) {
+      w.buf = new Uint8Array(INITIAL_SIZE);
+      w.view = new DataView(w.buf.buffer);
+    }
+    w.pos = 0;
+  }
+}
+
+const serializer: ISerializer<ReadableSpan[], IExportTraceServiceResponse> = {
+  serializeRequest: encodeTraceRequest,
+  deserializeResponse: (data) => ProtobufTraceSerializer.deserializeResponse(data),
+};
+
+/**
+ * The OTLP http/protobuf trace exporter, as `@opentelemetry/exporter-trace-otlp-proto`
+ * builds it (the same configuration from options and OTEL_EXPORTER_OTLP_* variables,
+ * the same transport), with the one-pass encoder.
+ */
+export class OtlpProtoSpanExporter extends OTLPExporterBase<ReadableSpan[]> implements SpanExporter {
+  constructor(config: { url?: string } = {}) {
+    super(
+      createOtlpHttpExportDelegate(
+        convertLegacyHttpOptions(config, 'TRACES', 'v1/traces', { 'Content-Type': 'application/x-protobuf' }),
+        serializer,
+        'otlp_http_span_exporter',
+        TraceExporterMetricsHelper,
+        undefined,
+      ),
+    );
+  }
+}
