@@ -12,8 +12,8 @@
 // instructions of every thread of the server (the kernel's work, about half of
 // a bare node:http request's CPU time, is not in them; neither is anything
 // that depends on timing, such as how many lines share one write(2)). Repeat
-// runs of one build agree within ~1.5k instructions per request (JIT timing
-// under valgrind differs a little from run to run). Needs valgrind and h2load
+// runs of one build agree within ~3.5k instructions per request (timing still
+// decides how many requests share an event-loop turn, and when the JIT steps in). Needs valgrind and h2load
 // (apt-get install -y valgrind nghttp2-client). Takes ~1-3 min per variant.
 
 import { spawn, spawnSync } from 'node:child_process';
