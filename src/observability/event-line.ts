@@ -70,7 +70,7 @@ export function jsonString(value: string): string {
  */
 let lastChecked = '';
 let lastNeedsEscape = false;
-export function needsEscape(value: string): boolean {
+function needsEscape(value: string): boolean {
   // An access line checks its path twice (message and field): the second time is free.
   if (value === lastChecked) return lastNeedsEscape;
   lastChecked = value;
@@ -125,7 +125,7 @@ function jsonInner(value: string): string {
 }
 
 /** A quote in a path, as %22: inside a quoted request line it would end the quotes. */
-function quotesAsPercent(path: string): string {
+export function quotesAsPercent(path: string): string {
   return path.indexOf('"') === -1 ? path : path.replace(/"/g, '%22');
 }
 
@@ -264,7 +264,7 @@ export class TextEventLine implements EventLine {
   clientTextOrNull(key: string, value: string | undefined): void {
     if (value === undefined) return;
     // A User-Agent holds spaces (so it is quoted) but rarely anything to escape: two scans, not four.
-    this.fields += ' ' + key + '=' + (!NEEDS_QUOTES.test(value) && value !== '' ? value : !needsEscape(value) ? '"' + value + '"' : textValue(escapeControls(value)));
+    this.fields += ' ' + key + '=' + (value !== '' && !NEEDS_QUOTES.test(value) ? value : !needsEscape(value) ? '"' + value + '"' : textValue(escapeControls(value)));
   }
   int(key: string, value: number): void {
     this.fields += ' ' + key + '=' + value;

@@ -1,7 +1,7 @@
 import { isatty } from 'node:tty';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { isoTimestamp, nowMs } from './clock.js';
-import { JsonEventLine, TextEventLine, type EventLevel, type EventLine } from './event-line.js';
+import { JsonEventLine, TextEventLine, quotesAsPercent, type EventLevel, type EventLine } from './event-line.js';
 import { LineWriter, type LineWriterOptions } from './line-writer.js';
 import { TextDestination } from './text-format.js';
 import { escapeControls } from '../server/path.js';
@@ -121,7 +121,7 @@ class PinoEventLine implements EventLine {
     this.msg = msg;
   }
   beginRequestLine(level: EventLevel, at: number, clientAddr: string, clientPort: number, method: string, path: string, httpVersion: string, status: number): void {
-    this.begin(level, at, `${clientAddr}:${clientPort} - "${method} ${path.replace(/"/g, '%22')} HTTP/${httpVersion}" ${status}`);
+    this.begin(level, at, `${clientAddr}:${clientPort} - "${method} ${quotesAsPercent(path)} HTTP/${httpVersion}" ${status}`);
   }
   word(key: string, value: string): void {
     this.fields[key] = value;

@@ -12,7 +12,7 @@
  * starts the SDK with OTLP http/protobuf (index.ts); a team's own SDK keeps
  * its exporter.
  */
-import type { Attributes, AttributeValue, HrTime, Link, SpanStatus } from '@opentelemetry/api';
+import type { Attributes, AttributeValue, HrTime, Link, SpanContext, SpanStatus } from '@opentelemetry/api';
 import { OTLPExporterBase } from '@opentelemetry/otlp-exporter-base';
 import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
 import { ProtobufTraceSerializer, TraceExporterMetricsHelper, type IExportTraceServiceResponse, type ISerializer } from '@opentelemetry/otlp-transformer';
@@ -342,6 +342,17 @@ function event(w: Writer, e: TimedEvent & { droppedAttributesCount?: number }): 
 function link(w: Writer, l: Link & { droppedAttributesCount?: number }): void {
   const start = w.open(1);
   const ctx = l.context;
+  idFields(w, ctx);
+  if (l.attributes) attributes(w, l.attributes, 4);
+  w.tag(5, 0);
+  w.varint(l.droppedAttributesCount || 0);
+  w.tag(6, 5);
+  w.fixed32(spanFlags(ctx.traceFlags, ctx.isRemote));
+  w.close(start, 1);
+}
+
+/** trace_id = 1, span_id = 2, trace_state = 3: the same field numbers in Span and Span.Link. */
+function idFields(w: Writer, ctx: SpanContext): void {
   w.tag(1, 2);
   w.hexId(ctx.traceId);
   w.tag(2, 2);
@@ -351,12 +362,6 @@ function link(w: Writer, l: Link & { droppedAttributesCount?: number }): void {
     w.tag(3, 2);
     w.string(traceState);
   }
-  if (l.attributes) attributes(w, l.attributes, 4);
-  w.tag(5, 0);
-  w.varint(l.droppedAttributesCount || 0);
-  w.tag(6, 5);
-  w.fixed32(spanFlags(ctx.traceFlags, ctx.isRemote));
-  w.close(start, 1);
 }
 
 function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
@@ -366,15 +371,7 @@ function spanFlags(traceFlags: number, isRemote: boolean | undefined): number {
 function span(w: Writer, s: ReadableSpan): void {
   const start = w.open(2);
   const ctx = s.spanContext();
-  w.tag(1, 2);
-  w.hexId(ctx.traceId);
-  w.tag(2, 2);
-  w.hexId(ctx.spanId);
-  const traceState = ctx.traceState?.serialize();
-  if (traceState) {
-    w.tag(3, 2);
-    w.string(traceState);
-  }
+  idFields(w, ctx);
   const parent = s.parentSpanContext;
   if (parent?.spanId) {
     w.tag(4, 2);
