@@ -94,6 +94,35 @@ describe('tracing: the one-pass OTLP protobuf encoder', function () {
     expect(Buffer.from(encodeTraceRequest(one.slice(1, 2))).equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(one.slice(1, 2))!))).to.equal(true);
   });
 
+  it('the same bytes when values repeat, change, and repeat again from span to span (the encoder keeps the last KeyValue of each key)', () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const tracer = provider.getTracer('pounce', '1.2.3');
+    const methods = ['GET', 'GET', 'POST', 'GET', 'DELETE'];
+    for (let i = 0; i < 200; i++) {
+      tracer
+        .startSpan(methods[i % methods.length]!, {
+          kind: SpanKind.SERVER,
+          attributes: {
+            'http.request.method': methods[i % methods.length]!,
+            'url.path': i % 3 === 0 ? '/' : `/items/${i}`,
+            'server.port': 8080,
+            'client.port': 40_000 + i,
+            'pounce.worker_id': 1,
+            big: i % 7 === 0 ? 2 ** 33 : 7,
+            ok: i % 2 === 0,
+            // Short, then too long for the short form, then not ASCII.
+            note: i % 4 === 0 ? 'n'.repeat(i) : i % 4 === 1 ? 'ünïcødé' : 'same',
+          },
+        })
+        .end();
+    }
+    const spans = exporter.getFinishedSpans();
+    for (let round = 0; round < 2; round++) {
+      expect(Buffer.from(encodeTraceRequest(spans)).equals(Buffer.from(ProtobufTraceSerializer.serializeRequest(spans)!))).to.equal(true);
+    }
+  });
+
   it('the same bytes for values the API does not produce but a ReadableSpan may carry (bytes, maps, undefined)', () => {
     const [span] = spansFrom();
     const odd = Object.assign(Object.create(Object.getPrototypeOf(span)), span, {

@@ -40,6 +40,9 @@ const FLAGS_IS_REMOTE = 0x200;
 /** charCode → hex digit value, as otlp-transformer's hexToBinary reads it (anything else as if A–F). */
 const HEX = new Uint8Array(128);
 for (let c = 0; c < 128; c++) HEX[c] = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : (c - 55) & 0xff;
+/** Two hex characters (7 bits each) → their byte: one lookup per byte of an id. */
+const HEX_PAIR = new Uint8Array(1 << 14);
+for (let hi = 0; hi < 128; hi++) for (let lo = 0; lo < 128; lo++) HEX_PAIR[(hi << 7) | lo] = (HEX[hi]! << 4) | HEX[lo]!;
 
 const utf8 = new TextEncoder();
 
@@ -173,8 +176,8 @@ class Writer {
     this.ensure(n);
     const buf = this.buf;
     let p = this.pos;
-    if (n > 32) buf.set(bytes, p);
-    else for (let i = 0; i < n; i++) buf[p + i] = bytes[i]!;
+    // TypedArray#set, even for a few bytes: a JS byte loop here costs more (callgrind).
+    buf.set(bytes, p);
     this.pos = p + n;
   }
 
@@ -192,7 +195,7 @@ class Writer {
     this.ensure(n);
     const buf = this.buf;
     let p = this.pos;
-    for (let i = 0; i < hex.length; i += 2) buf[p++] = (HEX[hex.charCodeAt(i) & 0x7f]! << 4) | HEX[hex.charCodeAt(i + 1) & 0x7f]!;
+    for (let i = 0; i < hex.length; i += 2) buf[p++] = HEX_PAIR[((hex.charCodeAt(i) & 0x7f) << 7) | (hex.charCodeAt(i + 1) & 0x7f)]!;
     this.pos = p;
   }
 
@@ -227,35 +230,160 @@ class Writer {
 // --- messages (field numbers from opentelemetry-proto, in otlp-transformer's order) ---
 
 function attributes(w: Writer, attrs: Attributes, field: number): void {
+  // A span's attributes come in the order of the last span's (the same code set them):
+  // the key at the same place is found without a map lookup.
+  const sequence = field === SPAN_ATTRIBUTES;
+  let i = 0;
   for (const key in attrs) {
     if (!Object.prototype.hasOwnProperty.call(attrs, key)) continue;
+    const value = attrs[key];
+    let entry: KeyEntry | undefined;
+    if (sequence && i < SEQUENCE_MAX) {
+      if (sequenceKeys[i] === key) entry = sequenceEntries[i];
+      else {
+        entry = keyEntry(key);
+        sequenceKeys[i] = key;
+        sequenceEntries[i] = entry;
+      }
+      i++;
+    } else entry = keyEntry(key);
+    if (entry !== undefined) {
+      // The same value as the last time this key was written (the method, scheme, server, worker...): the same bytes.
+      if (value === entry.value && field === entry.field && entry.keyValue !== undefined) {
+        w.raw(entry.keyValue);
+        continue;
+      }
+      const start = w.pos;
+      if (shortKeyValue(w, field, entry.key, value)) {
+        remember(entry, w, start, field, value);
+        continue;
+      }
+    }
     w.tag(field, 2);
     const kv = w.open(1);
-    keyValue(w, key, attrs[key]);
+    keyValue(w, key, value);
     w.close(kv, 1);
   }
 }
 
 /**
+ * The usual attribute in one go: a KeyValue under 128 bytes whose value is an
+ * ASCII string, a boolean or an integer in 0..2^32-1, so that every length is
+ * one byte and known in advance (no reserving and patching of lengths). The
+ * same bytes as keyValue() writes; false (nothing written) for anything else.
+ */
+function shortKeyValue(w: Writer, field: number, key: Uint8Array, value: unknown): boolean {
+  const k = key.length;
+  if (typeof value === 'string') {
+    const n = value.length;
+    // entry tag, KeyValue length, key, value tag, AnyValue length, string tag, string length, bytes
+    const kvLength = k + 4 + n;
+    if (kvLength > 0x7f) return false;
+    w.ensure(kvLength + 2);
+    const buf = w.buf;
+    let p = w.pos;
+    buf[p++] = (field << 3) | 2;
+    buf[p++] = kvLength;
+    buf.set(key, p);
+    p += k;
+    buf[p++] = 0x12;
+    buf[p++] = n + 2;
+    buf[p++] = 0x0a;
+    buf[p++] = n;
+    for (let i = 0; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c > 0x7f) return false;
+      buf[p++] = c;
+    }
+    w.pos = p;
+    return true;
+  }
+  let v: number;
+  let valueTag: number;
+  if (typeof value === 'number') {
+    if (!(value >= 0 && value <= 0xffffffff && Number.isInteger(value))) return false;
+    v = value;
+    valueTag = 0x18;
+  } else if (typeof value === 'boolean') {
+    v = value ? 1 : 0;
+    valueTag = 0x10;
+  } else return false;
+  const size = varintSize(v);
+  // entry tag, KeyValue length, key, value tag, AnyValue length, int/bool tag, varint
+  const kvLength = k + 3 + size;
+  if (kvLength > 0x7f) return false;
+  w.ensure(kvLength + 2);
+  const buf = w.buf;
+  let p = w.pos;
+  buf[p++] = (field << 3) | 2;
+  buf[p++] = kvLength;
+  buf.set(key, p);
+  p += k;
+  buf[p++] = 0x12;
+  buf[p++] = size + 1;
+  buf[p++] = valueTag;
+  while (v > 0x7f) {
+    buf[p++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  buf[p++] = v;
+  w.pos = p;
+  return true;
+}
+
+/**
  * Attribute keys repeat from span to span (the same dozen or so on every
  * SERVER span): each is encoded once — KeyValue.key's tag, length, UTF-8 —
- * and copied afterwards. Bounded: past KEY_CACHE_SIZE distinct keys, the rest
- * are encoded each time.
+ * and copied afterwards; many values repeat too (method, scheme, server
+ * address and port, protocol version, worker id), so the whole KeyValue last
+ * written under a key is kept, and copied while the value stays the same.
+ * Bounded: past KEY_CACHE_SIZE distinct keys, the rest are encoded each time;
+ * a key whose value keeps changing (ports, connection ids) stops keeping its
+ * last KeyValue after VALUE_MISSES changes.
  */
 const KEY_CACHE_SIZE = 1024;
-const keyCache = new Map<string, Uint8Array>();
+const VALUE_MISSES = 32;
+
+interface KeyEntry {
+  /** KeyValue.key: tag, length, UTF-8. */
+  readonly key: Uint8Array;
+  /** The last short KeyValue written under this key (with its entry tag and length), its value and field. */
+  keyValue: Uint8Array | undefined;
+  value: unknown;
+  field: number;
+  misses: number;
+}
+
+const keyCache = new Map<string, KeyEntry>();
+/** Span.attributes is field 9; the keys of the last span's attributes, in order, and their entries. */
+const SPAN_ATTRIBUTES = 9;
+const SEQUENCE_MAX = 64;
+const sequenceKeys: string[] = [];
+const sequenceEntries: Array<KeyEntry | undefined> = [];
 const keyWriter = new Writer(256);
 
-function encodedKey(key: string): Uint8Array | undefined {
-  let bytes = keyCache.get(key);
-  if (bytes === undefined && keyCache.size < KEY_CACHE_SIZE) {
+function keyEntry(key: string): KeyEntry | undefined {
+  let entry = keyCache.get(key);
+  if (entry === undefined && keyCache.size < KEY_CACHE_SIZE) {
     keyWriter.pos = 0;
     keyWriter.tag(1, 2);
     keyWriter.string(key);
-    bytes = keyWriter.buf.slice(0, keyWriter.pos);
-    keyCache.set(key, bytes);
+    entry = { key: keyWriter.buf.slice(0, keyWriter.pos), keyValue: undefined, value: undefined, field: 0, misses: 0 };
+    keyCache.set(key, entry);
   }
-  return bytes;
+  return entry;
+}
+
+function remember(entry: KeyEntry, w: Writer, start: number, field: number, value: unknown): void {
+  if (entry.misses >= VALUE_MISSES) return;
+  entry.misses++;
+  entry.keyValue = w.buf.slice(start, w.pos);
+  entry.value = value;
+  entry.field = field;
+}
+
+function encodedKey(key: string): Uint8Array | undefined {
+  return keyEntry(key)?.key;
 }
 
 function keyValue(w: Writer, key: string, value: unknown): void {
@@ -436,56 +564,154 @@ function resource(w: Writer, r: ResourceLike): void {
   w.close(start, 2);
 }
 
-const writer = new Writer();
+const writer = new Writer(4096);
 
-/** ExportTraceServiceRequest for these spans, grouped by resource and scope (identity) as otlp-transformer groups them. */
-export function encodeTraceRequest(spans: ReadableSpan[]): Uint8Array {
-  const groups = new Map<ResourceLike, Map<ScopeLike, ReadableSpan[]>>();
-  for (const s of spans) {
-    const r = s.resource as ResourceLike;
-    const sc = s.instrumentationScope as ScopeLike;
-    let scopes = groups.get(r);
-    if (scopes === undefined) groups.set(r, (scopes = new Map()));
-    let list = scopes.get(sc);
-    if (list === undefined) scopes.set(sc, (list = []));
-    list.push(s);
-  }
+/** What `write` writes, as bytes of its own (the small messages around a batch's spans). */
+function piece(write: (w: Writer) => void): Uint8Array {
   const w = writer;
   w.pos = 0;
-  try {
-    for (const [r, scopes] of groups) {
-      w.tag(1, 2);
-      const rs = w.open(3);
-      resource(w, r);
-      for (const [sc, list] of scopes) {
-        w.tag(2, 2);
-        const ss = w.open(3);
-        scope(w, sc);
-        for (const s of list) {
-          w.tag(2, 2);
-          span(w, s);
-        }
-        if (sc.schemaUrl) {
-          w.tag(3, 2);
-          w.string(sc.schemaUrl);
-        }
-        w.close(ss, 3);
-      }
-      if (r.schemaUrl) {
-        w.tag(3, 2);
-        w.string(r.schemaUrl);
-      }
-      w.close(rs, 3);
-    }
-    return w.buf.slice(0, w.pos);
-  } finally {
-    // A batch far larger than usual does not keep its buffer.
-    if (w.buf.length > 16 * INITIAL_SIZE) {
-      w.buf = new Uint8Array(INITIAL_SIZE);
-      w.view = new DataView(w.buf.buffer);
-    }
-    w.pos = 0;
+  write(w);
+  const bytes = w.buf.slice(0, w.pos);
+  // A resource far larger than usual does not keep its buffer.
+  if (w.buf.length > 64 * 1024) {
+    w.buf = new Uint8Array(4096);
+    w.view = new DataView(w.buf.buffer);
   }
+  w.pos = 0;
+  return bytes;
+}
+
+/** ResourceSpans.schema_url and ScopeSpans.schema_url: field 3 of both, when set. */
+function schemaUrl(w: Writer, url: string | undefined): void {
+  if (url) {
+    w.tag(3, 2);
+    w.string(url);
+  }
+}
+
+/** Where a batch's encoded spans of one resource and scope go, in the order they ended. */
+interface ScopeChunk {
+  readonly scope: ScopeLike;
+  readonly spans: Writer;
+}
+
+const CHUNK_SIZE = 64 * 1024;
+/** Chunk writers kept for the next batches (their buffers grown to the usual batch). */
+const spareChunks: Writer[] = [];
+const SPARE_CHUNKS = 8;
+
+/**
+ * An ExportTraceServiceRequest in the making: each span is encoded as it is
+ * added, into the chunk of its resource (identity) and scope (name, version,
+ * schema URL), grouped the way otlp-transformer groups them; `encode()` writes
+ * the request around the chunks, each copied once. Its bytes are the official
+ * serializer's for the same spans in the same order (test/unit/otlp-proto.test.ts).
+ */
+class SpanBatch {
+  /** Spans added. */
+  length = 0;
+  private readonly groups = new Map<ResourceLike, Map<string, ScopeChunk>>();
+  private lastScope: ScopeLike | undefined;
+  private lastResource: ResourceLike | undefined;
+  private lastChunk: ScopeChunk | undefined;
+
+  add(s: ReadableSpan): void {
+    const r = s.resource as ResourceLike;
+    const sc = s.instrumentationScope as ScopeLike;
+    let chunk = this.lastChunk;
+    if (sc !== this.lastScope || r !== this.lastResource || chunk === undefined) {
+      let scopes = this.groups.get(r);
+      if (scopes === undefined) this.groups.set(r, (scopes = new Map()));
+      const key = `${sc.name}@${sc.version || ''}:${sc.schemaUrl || ''}`;
+      chunk = scopes.get(key);
+      if (chunk === undefined) {
+        const spans = spareChunks.pop() ?? new Writer(CHUNK_SIZE);
+        spans.pos = 0;
+        scopes.set(key, (chunk = { scope: sc, spans }));
+      }
+      this.lastScope = sc;
+      this.lastResource = r;
+      this.lastChunk = chunk;
+    }
+    const w = chunk.spans;
+    w.tag(2, 2);
+    span(w, s);
+    this.length++;
+  }
+
+  /** The request's bytes. The batch is spent afterwards (its chunks go back for the next batches). */
+  encode(): Uint8Array {
+    try {
+      // The resource and scope messages are small: encode them first, so that every length is
+      // known, then write the request into one buffer of its size (the spans' bytes copied once).
+      const resources: Array<{ head: Uint8Array; scopes: Array<{ head: Uint8Array; spans: Writer; tail: Uint8Array; length: number }>; tail: Uint8Array; length: number }> = [];
+      let total = 0;
+      for (const [r, scopes] of this.groups) {
+        const head = piece((w) => resource(w, r));
+        const tail = piece((w) => schemaUrl(w, r.schemaUrl));
+        let length = head.length + tail.length;
+        const parts = [];
+        for (const { scope: sc, spans } of scopes.values()) {
+          const scopeHead = piece((w) => scope(w, sc));
+          const scopeTail = piece((w) => schemaUrl(w, sc.schemaUrl));
+          const scopeLength = scopeHead.length + spans.pos + scopeTail.length;
+          parts.push({ head: scopeHead, spans, tail: scopeTail, length: scopeLength });
+          length += 1 + varintSize(scopeLength) + scopeLength;
+        }
+        resources.push({ head, scopes: parts, tail, length });
+        total += 1 + varintSize(length) + length;
+      }
+      const out = Buffer.allocUnsafe(total);
+      let p = 0;
+      const put = (bytes: Uint8Array) => {
+        out.set(bytes, p);
+        p += bytes.length;
+      };
+      const lengthDelimited = (tag: number, length: number) => {
+        out[p++] = tag;
+        let v = length;
+        while (v > 0x7f) {
+          out[p++] = (v & 0x7f) | 0x80;
+          v >>>= 7;
+        }
+        out[p++] = v;
+      };
+      for (const rs of resources) {
+        lengthDelimited(0x0a, rs.length); // ExportTraceServiceRequest.resource_spans = 1
+        put(rs.head);
+        for (const ss of rs.scopes) {
+          lengthDelimited(0x12, ss.length); // ResourceSpans.scope_spans = 2
+          put(ss.head);
+          put(ss.spans.buf.subarray(0, ss.spans.pos));
+          put(ss.tail);
+        }
+        put(rs.tail);
+      }
+      return out;
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Give the chunks back for the next batches. */
+  private release(): void {
+    for (const scopes of this.groups.values()) {
+      for (const { spans } of scopes.values()) {
+        if (spareChunks.length < SPARE_CHUNKS && spans.buf.length <= 16 * CHUNK_SIZE) spareChunks.push(spans);
+      }
+    }
+    this.groups.clear();
+    this.lastChunk = undefined;
+    this.lastScope = undefined;
+    this.lastResource = undefined;
+  }
+}
+
+/** ExportTraceServiceRequest for these spans, grouped by resource and scope as otlp-transformer groups them. */
+export function encodeTraceRequest(spans: ReadableSpan[]): Uint8Array {
+  const batch = new SpanBatch();
+  for (const s of spans) batch.add(s);
+  return batch.encode();
 }
 
 const serializer: ISerializer<ReadableSpan[], IExportTraceServiceResponse> = {
