@@ -23,6 +23,7 @@ import { parseAppSpec } from '../../app/load.js';
 import type { Observer, RequestTracing } from '../../server/observer.js';
 import type { RequestRecord } from '../../server/request-record.js';
 import { PinoDiagLogger } from './diag.js';
+import { PooledIdGenerator } from './ids.js';
 import { ExportReporter } from './export-reporter.js';
 import { RequestTracer } from './request-span.js';
 import { watchFrameworkRoutes } from './route.js';
@@ -131,6 +132,7 @@ async function startOwnSdk(plan: TracingPlan, deps: TracingDeps): Promise<OwnSdk
     // NodeSDK's default would be unknown_service:node: name it after the app's package, or pounce.
     serviceName: named ? undefined : serviceName,
     ...(traceExporter ? { traceExporter } : {}),
+    idGenerator: new PooledIdGenerator(),
     instrumentations: [],
     // Traces only, unless metrics or logs are asked for by their own variables.
     ...(env.OTEL_METRICS_EXPORTER?.trim() ? {} : { metricReaders: [] }),
