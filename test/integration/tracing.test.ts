@@ -294,6 +294,38 @@ describe('tracing: node-style app, spans flushed on SIGTERM', function () {
   });
 });
 
+describe('tracing: an app that does not import pounce, on the SDK pounce starts', function () {
+  it('its console lines carry the request’s connection and span ids after an await, in a timer after the response, in body listeners', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const pounce = await startPounce({ app: 'tracing-console.js', args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug'], env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
+      const awaited = await get(`${pounce.url}/await`);
+      const later = await get(`${pounce.url}/later`);
+      const posted = await get(`${pounce.url}/body`, {}, 'x'.repeat(100_000));
+      expect(posted.body).to.equal('100000\n');
+      await pounce.waitFor((l) => l.msg === 'in a timer after the response');
+      await receiver.waitFor((spans) => spans.length >= 3, 5000);
+      await pounce.stop();
+
+      const app = (msg: string) => pounce.lines.find((l) => l.logger === 'pounce.app' && l.msg === msg)!;
+      expect(app('loading the app')).to.not.have.property('trace_id');
+      expect(app('loading the app')).to.not.have.property('connection_id');
+      for (const [answer, msg, path] of [
+        [awaited, 'after an await', '/await'],
+        [later, 'in a timer after the response', '/later'],
+        [posted, 'body read 100000', '/body'],
+      ] as const) {
+        const ids = traceOf(answer);
+        const completed = pounce.events('ResponseCompleted').find((l) => l.path === path)!;
+        expect(app(msg), msg).to.include({ connection_id: completed.connection_id, trace_id: ids.traceId, span_id: ids.spanId });
+        expect(receiver.spans.find((s) => s.spanId === ids.spanId), `the span of ${path}`).to.include({ traceId: ids.traceId, kind: SPAN_KIND.SERVER });
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('tracing: with workers', function () {
   it('every worker traces its own requests (pounce.worker_id), and SIGTERM flushes them all', async () => {
     const receiver = await startOtlpReceiver();
