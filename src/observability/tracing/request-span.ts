@@ -1,7 +1,9 @@
 import type { TLSSocket } from 'node:tls';
 import {
   context,
+  createContextKey,
   propagation,
+  ROOT_CONTEXT,
   SpanKind,
   SpanStatusCode,
   trace,
@@ -30,6 +32,66 @@ const REDACTED_QUERY = /(^|&)(AWSAccessKeyId|Signature|sig|X-Goog-Signature)=[^&
 const END_ATTRIBUTES = 3; // http.response.status_code, error.type, http.route
 /** The most attributes begin() sets (the 9 always set, host's 2 overwrite theirs, 6 optional). */
 const BEGIN_ATTRIBUTES_MAX = 16;
+
+/** The API's keys (createContextKey is Symbol.for of these descriptions, in every copy of the API). */
+const SPAN_KEY = createContextKey('OpenTelemetry Context Key SPAN');
+const RPC_METADATA_KEY = createContextKey('OpenTelemetry SDK Context Key RPC_METADATA');
+
+/**
+ * The request's context: its parent's values plus the SERVER span and its RPC
+ * metadata. The API's contexts copy their whole map on every setValue (two
+ * copies and six closures per request for these two values); this one holds
+ * them in fields and asks its parent for the rest. Immutable, like every
+ * Context: setValue and deleteValue return a new context on top of it.
+ */
+class RequestContextValues implements Context {
+  constructor(
+    private readonly parent: Context,
+    private readonly span: Span,
+    private readonly meta: RPCMetadata,
+  ) {}
+
+  getValue(key: symbol): unknown {
+    return key === SPAN_KEY ? this.span : key === RPC_METADATA_KEY ? this.meta : this.parent.getValue(key);
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return new ContextValue(this, key, value);
+  }
+
+  deleteValue(key: symbol): Context {
+    return new ContextValue(this, key, undefined);
+  }
+}
+
+/** One value on top of a context (undefined: the key deleted). */
+class ContextValue implements Context {
+  constructor(
+    private readonly parent: Context,
+    private readonly key: symbol,
+    private readonly value: unknown,
+  ) {}
+
+  getValue(key: symbol): unknown {
+    return key === this.key ? this.value : this.parent.getValue(key);
+  }
+
+  setValue(key: symbol, value: unknown): Context {
+    return new ContextValue(this, key, value);
+  }
+
+  deleteValue(key: symbol): Context {
+    return new ContextValue(this, key, undefined);
+  }
+}
+
+/** The registered API finds the span and the RPC metadata in a RequestContextValues (the keys are the ones it uses). */
+function requestContextValuesWork(): boolean {
+  const span = trace.wrapSpanContext({ traceId: '1'.repeat(32), spanId: '1'.repeat(16), traceFlags: 0 });
+  const meta: RPCMetadata = { type: RPCType.HTTP, span };
+  const ctx = new RequestContextValues(ROOT_CONTEXT, span, meta);
+  return trace.getSpan(ctx) === span && getRPCMetadata(ctx) === meta && trace.getSpan(ctx.deleteValue(SPAN_KEY)) === undefined;
+}
 
 /** What tracing keeps on the record for one request. */
 interface TracedRequest {
@@ -74,6 +136,8 @@ export interface RequestTracerOptions {
 export class RequestTracer implements Observer, RequestTracing {
   private attributeCountLimit: number;
   private limitKnown = false;
+  /** RequestContextValues answers as the API's own contexts do (checked once; otherwise the API's). */
+  private readonly ownContexts = requestContextValuesWork();
 
   constructor(
     private readonly tracer: Tracer,
@@ -139,7 +203,7 @@ export class RequestTracer implements Observer, RequestTracing {
     if (span.isRecording()) span.setAttributes(room >= BEGIN_ATTRIBUTES_MAX ? more : capped(more, room - Object.keys(attributes).length));
     if (!this.limitKnown) this.learnLimit(span);
     const meta: RPCMetadata = { type: RPCType.HTTP, span };
-    rec.span = { span, context: setRPCMetadata(trace.setSpan(parent, span), meta), baseName, own: true, meta } satisfies TracedRequest;
+    rec.span = { span, context: this.requestContext(parent, span, meta), baseName, own: true, meta } satisfies TracedRequest;
     setIds(rec, span.spanContext());
   }
 
@@ -232,6 +296,11 @@ export class RequestTracer implements Observer, RequestTracing {
       span.updateName(`${traced.baseName} ${route}`);
     }
     span.end(rec.finishedAt);
+  }
+
+  /** The context the app runs in: the parent's values, the span, its RPC metadata. */
+  private requestContext(parent: Context, span: Span, meta: RPCMetadata): Context {
+    return this.ownContexts ? new RequestContextValues(parent, span, meta) : setRPCMetadata(trace.setSpan(parent, span), meta);
   }
 
   /** The SDK's Span knows its limits (a team's SDK may set them in code, not env). */
