@@ -30,6 +30,9 @@ export class Connection {
   destroyCause: EndCause | undefined = undefined;
   readonly clientAddr: string;
   readonly clientPort: number;
+  /** The socket's peer as node reports it (clientAddr is the same with IPv4-mapped IPv6 unmapped): network.peer.* of spans. */
+  readonly peerAddr: string | undefined;
+  readonly peerPort: number | undefined;
   readonly serverAddr: string;
   readonly serverPort: number;
   /**
@@ -45,8 +48,10 @@ export class Connection {
     readonly acceptedAt: number,
     readonly socket: Socket,
   ) {
-    this.clientAddr = unmapIPv4(socket.remoteAddress);
-    this.clientPort = socket.remotePort ?? 0;
+    this.peerAddr = socket.remoteAddress;
+    this.peerPort = socket.remotePort;
+    this.clientAddr = unmapIPv4(this.peerAddr);
+    this.clientPort = this.peerPort ?? 0;
     this.serverAddr = unmapIPv4(socket.localAddress);
     this.serverPort = socket.localPort ?? 0;
   }

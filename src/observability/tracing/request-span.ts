@@ -162,7 +162,6 @@ export class RequestTracer implements Observer, RequestTracing {
     const known = KNOWN_METHODS.has(rec.method);
     const scheme = (req.socket as TLSSocket).encrypted ? 'https' : rec.scheme;
     const conn = rec.conn;
-    const socket = req.socket;
     // Most important first: under a count limit, the SDK keeps the first ones. Those the
     // semantic conventions name for sampling decisions go to startSpan (the sampler sees
     // them); the rest are set on the span right after, which spares them the two copies
@@ -191,9 +190,10 @@ export class RequestTracer implements Observer, RequestTracing {
     };
     // Behind a trusted proxy the client is the forwarded one, whose port pounce does not know.
     if (rec.clientAddr === conn.clientAddr) more['client.port'] = conn.clientPort;
-    if (socket.remoteAddress !== undefined) {
-      more['network.peer.address'] = socket.remoteAddress;
-      more['network.peer.port'] = socket.remotePort;
+    // The connection's peer, read once at accept (socket.remoteAddress is a getter call per read).
+    if (conn.peerAddr !== undefined) {
+      more['network.peer.address'] = conn.peerAddr;
+      more['network.peer.port'] = conn.peerPort;
     }
 
     const baseName = known ? rec.method : 'HTTP';
