@@ -49,7 +49,7 @@ async function count(variant, total) {
   const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`, `--log-file=${log}`, process.execPath, ...argv], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'ignore'],
-    env: { ...process.env, PORT: String(port), NODE_ENV: 'production' },
+    env: { ...process.env, ...variant.env, PORT: String(port), NODE_ENV: 'production' },
   });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const url = `http://${HOST}:${port}${variant.path ?? '/'}`;

@@ -48,6 +48,8 @@ export const VARIANTS = [
   { name: 'hono-node-server', description: '@hono/node-server (defaults) serving the same fetch handler as pounce-fetch', cmd: [join(APPS, 'hono-node-server.mjs')] },
   { name: 'pounce-hono', description: 'pounce, a Hono app with a few routes, GET /users/42 (param, JSON), logging off', path: '/users/42', ...pounce('hono-app.mjs', '--no-access-log') },
   { name: 'hono-app-node-server', description: '@hono/node-server (defaults) serving the same Hono app, GET /users/42', path: '/users/42', cmd: [join(APPS, 'hono-app-node-server.mjs')] },
+  { name: 'node-http-access-probe', description: 'yardstick: bare node:http writing the same JSON access line, hand-built, unescaped, one write(2) per tick (1 line per request)', cmd: [join(APPS, 'node-http-access-probe.mjs')] },
+  { name: 'node-http-debug-probe', description: 'yardstick: bare node:http writing the RequestStarted + ResponseCompleted JSON lines, hand-built, unescaped, one write(2) per tick (2 lines per request)', env: { PROBE: 'debug' }, cmd: [join(APPS, 'node-http-access-probe.mjs')] },
   { name: 'fastify-logger', description: 'fastify with its pino logger on (2 lines per request)', peer: 'fastify', cmd: [join(APPS, 'fastify-logger.mjs')] },
   { name: 'node-pino-http', description: 'node:http + pino-http (1 line per request)', peer: 'pino-http', cmd: [join(APPS, 'node-pino-http.mjs')] },
 ];
@@ -210,7 +212,7 @@ export async function startServer(variant, port, logPath, errPath, pin, logFlags
   const err = openSync(errPath, 'w');
   const node = [process.execPath, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${variant.name}-${Date.now()}.cpuprofile`] : []), ...args];
   const [file, argv] = pin ? ['taskset', ['-c', '0', ...node]] : [node[0], node.slice(1)];
-  const child = track(spawn(file, argv, { cwd: ROOT, stdio: ['ignore', out, err], env: { ...process.env, PORT: String(port), NODE_ENV: 'production' } }));
+  const child = track(spawn(file, argv, { cwd: ROOT, stdio: ['ignore', out, err], env: { ...process.env, ...variant.env, PORT: String(port), NODE_ENV: 'production' } }));
   closeSync(out);
   closeSync(err);
   let exited = false;

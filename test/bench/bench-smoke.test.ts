@@ -57,7 +57,7 @@ describe('bench/run.mjs (smoke)', function () {
       throw new Error('wrk is not installed (needed by bench/run.mjs): npm test installs it (pretest: node test/tools/ensure.mjs)');
     }
     dir = mkdtempSync(join(tmpdir(), 'pounce-bench-smoke-'));
-    portBase = await freePortBlock(16); // bench/run.mjs has 8 variants, and compare variants after them
+    portBase = await freePortBlock(24); // bench/run.mjs has 14 variants, and compare variants after them
   });
 
   after(function () {

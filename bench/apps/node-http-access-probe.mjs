@@ -1,0 +1,73 @@
+// A yardstick, not a product: bare node:http writing pounce's JSON lines (same
+// fields) built by hand, with no escaping, no tracking beyond one 'finish'
+// listener, batched into one write(2) per event-loop turn: the cheapest honest
+// way to get those lines out of node:http. What pounce pays beyond it is
+// pounce's own. PROBE=access (default): the access line; PROBE=debug:
+// RequestStarted + ResponseCompleted, as pounce --log-level debug writes them.
+// PORT from the environment.
+import { createServer } from 'node:http';
+import { writeSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import hello from './hello-node.mjs';
+
+const port = Number(process.env.PORT ?? 8000);
+let pending = '';
+let scheduled = false;
+const flush = () => {
+  scheduled = false;
+  const text = pending;
+  pending = '';
+  writeSync(1, text);
+};
+let nextConnection = 1;
+const ids = new WeakMap();
+
+const debug = process.env.PROBE === 'debug';
+const stamp = () => new Date().toISOString().slice(0, -1) + '000Z';
+
+function push(line) {
+  pending += line;
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(flush);
+  }
+}
+
+function onDebugFinish() {
+  const req = this.req;
+  push(
+    '{"level":"debug","timestamp":"' + stamp() + '","logger":"pounce.lifecycle","worker_id":1,"event":"ResponseCompleted","connection_id":' + ids.get(req.socket) +
+      ',"method":"' + req.method + '","path":"' + req.url + '","status":' + this.statusCode + ',"bytes_sent":13,"duration_ms":' +
+      Math.round((performance.now() - this.started) * 1000) / 1000 + ',"msg":"Response completed"}\n',
+  );
+}
+
+function onFinish() {
+  const req = this.req;
+  const socket = req.socket;
+  const started = this.started;
+  const line =
+    '{"level":"info","timestamp":"' + stamp() + '","logger":"pounce.access","worker_id":1,"connection_id":' + ids.get(socket) +
+    ',"client_addr":"' + socket.remoteAddress + '","method":"' + req.method + '","path":"' + req.url + '","http_version":"' + req.httpVersion +
+    '","status":' + this.statusCode + ',"bytes_sent":13,"duration_ms":' + Math.round((performance.now() - started) * 1000) / 1000 +
+    ',"user_agent":"' + req.headers['user-agent'] + '","msg":"' + socket.remoteAddress + ':' + socket.remotePort + ' - \\"' + req.method + ' ' + req.url +
+    ' HTTP/' + req.httpVersion + '\\" ' + this.statusCode + '"}\n';
+  push(line);
+}
+
+const server = createServer((req, res) => {
+  res.started = performance.now();
+  if (debug) {
+    push(
+      '{"level":"debug","timestamp":"' + stamp() + '","logger":"pounce.lifecycle","worker_id":1,"event":"RequestStarted","connection_id":' + ids.get(req.socket) +
+        ',"method":"' + req.method + '","path":"' + req.url + '","http_version":"' + req.httpVersion + '","msg":"Request started"}\n',
+    );
+    res.on('finish', onDebugFinish);
+  } else {
+    res.on('finish', onFinish);
+  }
+  hello(req, res);
+});
+server.on('connection', (socket) => ids.set(socket, nextConnection++));
+server.listen(port, '127.0.0.1');
+process.on('SIGTERM', () => server.close(() => process.exit(0)).closeAllConnections());
