@@ -267,6 +267,22 @@ function attributes(w: Writer, attrs: Attributes, field: number): void {
 }
 
 /**
+ * A short KeyValue's first bytes (entry tag, its one-byte length, the key, the
+ * AnyValue tag), room made for all kvLength + 2 of them: where the AnyValue's length goes.
+ */
+function keyValueHead(w: Writer, field: number, key: Uint8Array, kvLength: number): number {
+  w.ensure(kvLength + 2);
+  const buf = w.buf;
+  let p = w.pos;
+  buf[p++] = (field << 3) | 2;
+  buf[p++] = kvLength;
+  buf.set(key, p);
+  p += key.length;
+  buf[p++] = 0x12;
+  return p;
+}
+
+/**
  * The usual attribute in one go: a KeyValue under 128 bytes whose value is an
  * ASCII string, a boolean or an integer in 0..2^32-1, so that every length is
  * one byte and known in advance (no reserving and patching of lengths). The
@@ -279,14 +295,8 @@ function shortKeyValue(w: Writer, field: number, key: Uint8Array, value: unknown
     // entry tag, KeyValue length, key, value tag, AnyValue length, string tag, string length, bytes
     const kvLength = k + 4 + n;
     if (kvLength > 0x7f) return false;
-    w.ensure(kvLength + 2);
+    let p = keyValueHead(w, field, key, kvLength);
     const buf = w.buf;
-    let p = w.pos;
-    buf[p++] = (field << 3) | 2;
-    buf[p++] = kvLength;
-    buf.set(key, p);
-    p += k;
-    buf[p++] = 0x12;
     buf[p++] = n + 2;
     buf[p++] = 0x0a;
     buf[p++] = n;
@@ -312,14 +322,8 @@ function shortKeyValue(w: Writer, field: number, key: Uint8Array, value: unknown
   // entry tag, KeyValue length, key, value tag, AnyValue length, int/bool tag, varint
   const kvLength = k + 3 + size;
   if (kvLength > 0x7f) return false;
-  w.ensure(kvLength + 2);
+  let p = keyValueHead(w, field, key, kvLength);
   const buf = w.buf;
-  let p = w.pos;
-  buf[p++] = (field << 3) | 2;
-  buf[p++] = kvLength;
-  buf.set(key, p);
-  p += k;
-  buf[p++] = 0x12;
   buf[p++] = size + 1;
   buf[p++] = valueTag;
   while (v > 0x7f) {
