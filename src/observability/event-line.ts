@@ -146,6 +146,9 @@ export function quotesAsPercent(path: string): string {
 export class JsonEventLine implements EventLine {
   private line = '';
   private tail = '';
+  /** The last client text written (clientTextOrNull) and its rendering. */
+  private clientText = '';
+  private clientTextRendered = '""';
   private readonly afterTimestamp: string;
 
   constructor(
@@ -176,8 +179,17 @@ export class JsonEventLine implements EventLine {
     this.line += ',"' + key + '":' + (value === undefined ? 'null' : jsonString(value));
   }
   clientTextOrNull(key: string, value: string | undefined): void {
-    // One scan in the common case: nothing to escape means no control character either.
-    this.line += ',"' + key + '":' + (value === undefined ? 'null' : needsEscape(value) ? jsonString(escapeControls(value)) : '"' + value + '"');
+    if (value === undefined) {
+      this.line += ',"' + key + '":null';
+      return;
+    }
+    // A connection's requests bring the same User-Agent: render it once.
+    if (value !== this.clientText) {
+      this.clientText = value;
+      // One scan in the common case: nothing to escape means no control character either.
+      this.clientTextRendered = needsEscape(value) ? jsonString(escapeControls(value)) : '"' + value + '"';
+    }
+    this.line += ',"' + key + '":' + this.clientTextRendered;
   }
   int(key: string, value: number): void {
     this.line += ',"' + key + '":' + value;
@@ -234,6 +246,9 @@ export class TextEventLine implements EventLine {
   private fields = '';
   private readonly levels: Record<EventLevel, string>;
   private readonly afterLevel: string;
+  /** The last client text written (clientTextOrNull) and its rendering. */
+  private clientText = '';
+  private clientTextRendered = '""';
   private readonly workerField: string;
 
   constructor(
@@ -276,8 +291,13 @@ export class TextEventLine implements EventLine {
   }
   clientTextOrNull(key: string, value: string | undefined): void {
     if (value === undefined) return;
-    // A User-Agent holds spaces (so it is quoted) but rarely anything to escape: two scans, not four.
-    this.fields += ' ' + key + '=' + (value !== '' && !NEEDS_QUOTES.test(value) ? value : !needsEscape(value) ? '"' + value + '"' : textValue(escapeControls(value)));
+    // A connection's requests bring the same User-Agent: render it once.
+    if (value !== this.clientText) {
+      this.clientText = value;
+      // A User-Agent holds spaces (so it is quoted) but rarely anything to escape: two scans, not four.
+      this.clientTextRendered = value !== '' && !NEEDS_QUOTES.test(value) ? value : !needsEscape(value) ? '"' + value + '"' : textValue(escapeControls(value));
+    }
+    this.fields += ' ' + key + '=' + this.clientTextRendered;
   }
   int(key: string, value: number): void {
     this.fields += ' ' + key + '=' + value;

@@ -144,4 +144,24 @@ describe('escaping with a memory of the last strings checked', () => {
       }
     }
   });
+
+  it('text: each User-Agent rendered by its own content, whatever came before it', () => {
+    const strings = ['curl/8', 'h2load nghttp2/1.52.0', 'ua\u0001x', 'a"b', '', 'x=y', 'curl/8', 'tab\there'];
+    const render = (line: TextEventLine, ua: string, out: string[]) => {
+      line.begin('info', at, 'm');
+      line.clientTextOrNull('user_agent', ua);
+      line.end();
+      return out.pop()!;
+    };
+    const { lines, sink } = capture();
+    const reused = new TextEventLine(sink, 'pounce.access', 1, false);
+    for (const a of strings) {
+      for (const b of strings) {
+        for (const ua of [a, b]) {
+          const fresh = capture();
+          expect(render(reused, ua, lines), JSON.stringify(ua)).to.equal(render(new TextEventLine(fresh.sink, 'pounce.access', 1, false), ua, fresh.lines));
+        }
+      }
+    }
+  });
 });
