@@ -1,5 +1,6 @@
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import type { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RequestRecord } from '../server/request-record.js';
@@ -149,6 +150,42 @@ function runUnarmed<T>(ctx: RequestContext, fn: (req: IncomingMessage, res: Serv
   } finally {
     syncContext = previous;
   }
+}
+
+/**
+ * Where a connection's own timers are made: a scope created as this module
+ * loads, outside any request, so it carries no AsyncLocalStorage store.
+ */
+const outsideRequests = new AsyncResource('pounce.connection');
+const socketSetTimeout = Socket.prototype.setTimeout;
+
+function setTimeoutOutsideRequests(this: Socket, msecs: number, callback?: () => void): Socket {
+  // Clearing (node:http does at each request head) makes no timer.
+  if (msecs === 0) return socketSetTimeout.call(this, msecs, callback);
+  return outsideRequests.runInAsyncScope(socketSetTimeout, this, msecs, callback);
+}
+
+/**
+ * Call `fn` outside any request's async context: what it starts (timers, sockets)
+ * keeps no request alive. (A scope made once, not per call: ~0.05 µs a call.)
+ */
+export function runOutsideRequests<A extends unknown[], R>(fn: (...args: A) => R, thisArg: unknown, ...args: A): R {
+  return outsideRequests.runInAsyncScope(fn, thisArg, ...args);
+}
+
+/**
+ * node:http arms a keep-alive connection's idle timer (`socket.setTimeout`) when a
+ * response finishes, inside that request's async context. With an
+ * AsyncLocalStorage on, the timer's async resource then keeps the request's
+ * stores (pounce's context with the record, req and res; OpenTelemetry's with the
+ * span) until the connection's next request, and a scavenge in between moves
+ * them all to the old generation. On a connection of a server whose requests
+ * run in a storage, the socket's timers are made outside any request instead
+ * (they belong to the connection; the timeout and its 'timeout' event are the
+ * same). Nothing changes while no storage is on.
+ */
+export function keepTimersOutOfRequests(socket: Socket): void {
+  if (armed) socket.setTimeout = setTimeoutOutsideRequests;
 }
 
 function hasBody(req: IncomingMessage): boolean {

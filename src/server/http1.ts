@@ -1,7 +1,7 @@
 import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { runInRequestContext, serveInRequestContext } from '../app/context.js';
+import { keepTimersOutOfRequests, runInRequestContext, serveInRequestContext } from '../app/context.js';
 import type { LoadedApp } from '../app/types.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { hasUnsizedBody, limitBody } from './body-limit.js';
@@ -137,7 +137,10 @@ export function createHttp1Server(options: Http1Options): Server {
   );
 
   if (tracker) {
-    server.on('connection', (socket: Socket) => tracker.accept(socket));
+    server.on('connection', (socket: Socket) => {
+      tracker.accept(socket);
+      keepTimersOutOfRequests(socket);
+    });
     // node:http calls this when a keep-alive connection has been idle for keepAliveTimeout.
     server.on('timeout', (socket: Socket) => {
       tracker.connectionOf(socket)?.closeBecause('timeout');

@@ -14,6 +14,7 @@ import {
   type Tracer,
 } from '@opentelemetry/api';
 import { getRPCMetadata, RPCType, setRPCMetadata, type RPCMetadata } from '@opentelemetry/core';
+import { runOutsideRequests } from '../../app/context.js';
 import type { Observer, RequestTracing } from '../../server/observer.js';
 import type { RequestRecord } from '../../server/request-record.js';
 import { detectRoute } from './route.js';
@@ -295,7 +296,11 @@ export class RequestTracer implements Observer, RequestTracing {
       span.setAttribute('http.route', route);
       span.updateName(`${traced.baseName} ${route}`);
     }
-    span.end(rec.finishedAt);
+    // Outside the request's context: the batch processor arms its flush timer as a span
+    // ends, and the export (its HTTP request, the socket it keeps for the next batches)
+    // starts from that timer; made in the request's context they would keep the
+    // request (its record, req, res) alive for as long as they live.
+    runOutsideRequests(span.end, span, rec.finishedAt);
   }
 
   /** The context the app runs in: the parent's values, the span, its RPC metadata. */
