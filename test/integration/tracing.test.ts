@@ -372,6 +372,23 @@ describe('tracing: an idle keep-alive connection', function () {
   });
 });
 
+describe('tracing: on the SDK pounce starts, the request rides in OpenTelemetry’s context', function () {
+  it('one AsyncLocalStorage store per async resource, not two; currentRequest() and the active span agree after a timer and an await', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const pounce = await startPounce({ app: 'tracing-retain.js', args: ['--otel-endpoint', receiver.url], env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
+      for (let i = 0; i < 3; i++) {
+        const answer = await get(`${pounce.url}/stores`);
+        const ids = traceOf(answer);
+        expect(JSON.parse(answer.body)).to.deep.equal({ stores: 1, request: ids.spanId, span: ids.spanId });
+      }
+      expect((await pounce.stop()).code).to.equal(0);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
 describe('tracing: with workers', function () {
   it('every worker traces its own requests (pounce.worker_id), and SIGTERM flushes them all', async () => {
     const receiver = await startOtlpReceiver();

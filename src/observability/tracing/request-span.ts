@@ -38,6 +38,8 @@ const BEGIN_ATTRIBUTES_MAX = 16;
 /** The API's keys (createContextKey is Symbol.for of these descriptions, in every copy of the API). */
 const SPAN_KEY = createContextKey('OpenTelemetry Context Key SPAN');
 const RPC_METADATA_KEY = createContextKey('OpenTelemetry SDK Context Key RPC_METADATA');
+/** pounce's request context (currentRequest()), when the span's context carries it. */
+export const POUNCE_REQUEST_KEY = createContextKey('pounce request');
 
 /**
  * The request's context: its parent's values plus the SERVER span and its RPC
@@ -47,6 +49,9 @@ const RPC_METADATA_KEY = createContextKey('OpenTelemetry SDK Context Key RPC_MET
  * Context: setValue and deleteValue return a new context on top of it.
  */
 class RequestContextValues implements Context {
+  /** pounce's request context, set before the context is first made active (runApp), never after. */
+  request: object | undefined = undefined;
+
   constructor(
     private readonly parent: Context,
     private readonly span: Span,
@@ -54,7 +59,10 @@ class RequestContextValues implements Context {
   ) {}
 
   getValue(key: symbol): unknown {
-    return key === SPAN_KEY ? this.span : key === RPC_METADATA_KEY ? this.meta : this.parent.getValue(key);
+    if (key === SPAN_KEY) return this.span;
+    if (key === RPC_METADATA_KEY) return this.meta;
+    if (key === POUNCE_REQUEST_KEY && this.request !== undefined) return this.request;
+    return this.parent.getValue(key);
   }
 
   setValue(key: symbol, value: unknown): Context {
@@ -140,6 +148,7 @@ export class RequestTracer implements Observer, RequestTracing {
   private limitKnown = false;
   /** RequestContextValues answers as the API's own contexts do (checked once; otherwise the API's). */
   private readonly ownContexts = requestContextValuesWork();
+  private carrying = false;
 
   constructor(
     private readonly tracer: Tracer,
@@ -238,9 +247,28 @@ export class RequestTracer implements Observer, RequestTracing {
     setIds(rec, span.spanContext());
   }
 
-  runApp<T>(rec: RequestRecord, run: () => T): T {
+  runApp<T>(rec: RequestRecord, run: () => T, request?: object): T {
     const traced = rec.span as TracedRequest | undefined;
-    return traced?.own ? context.with(traced.context, run) : run();
+    if (!traced?.own) return run();
+    if (request !== undefined && traced.context instanceof RequestContextValues) traced.context.request = request;
+    return context.with(traced.context, run);
+  }
+
+  /** pounce's own span, in pounce's own context type, once carryRequests() is on. */
+  carries(rec: RequestRecord): boolean {
+    return this.carrying && (rec.span as TracedRequest | undefined)?.own === true;
+  }
+
+  /**
+   * From now on, the contexts of pounce's spans carry pounce's request context
+   * (runApp's `request`, under POUNCE_REQUEST_KEY). Only on the SDK pounce started
+   * (its caller's decision): its context manager is the standard AsyncLocalStorage
+   * one, which propagates exactly as pounce's own storage does. False when
+   * pounce's context type is not in use.
+   */
+  carryRequests(): boolean {
+    this.carrying = this.ownContexts;
+    return this.carrying;
   }
 
   requestSlow(rec: RequestRecord, now: number): void {
