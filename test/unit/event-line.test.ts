@@ -98,3 +98,70 @@ describe('durations in lines', () => {
     }
   });
 });
+
+describe('timestamps in lines', () => {
+  it('isoTimestamp: the date of toISOString, six digits of microseconds, last microsecond of a second included', async () => {
+    const { isoTimestamp } = await import('../../src/observability/clock.js');
+    const base = Date.UTC(2026, 11, 31, 23, 59, 59);
+    const values = [base, base + 0.0004, base + 0.001, base + 7.000001, base + 999.999, base + 999.9999999, base + 1000, base - 0.0000001];
+    for (let i = 0; i < 5000; i++) values.push(base + Math.random() * 3000);
+    for (const ms of values) {
+      const stamp = isoTimestamp(ms);
+      expect(stamp, String(ms)).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      // The stamp reads back as the same instant, to the microsecond it was cut to.
+      const back = Date.parse(stamp.slice(0, 23) + 'Z') + Number('0.' + stamp.slice(23, 26));
+      expect(ms - back, `${ms} -> ${stamp}`).to.be.within(-1e-6, 0.001 + 1e-6);
+    }
+  });
+
+  it('textTime: the time of day with milliseconds, last microsecond of a second included', async () => {
+    const { textTime } = await import('../../src/observability/clock.js');
+    const base = Date.UTC(2026, 1, 12, 10, 15, 30);
+    for (const ms of [base, base + 5, base + 50, base + 999.9999999, base + 1000.0001, base - 0.0000001]) {
+      const expected = new Date(Math.floor(ms)).toISOString().slice(11, 23);
+      expect(textTime(ms), String(ms)).to.equal(expected);
+    }
+  });
+});
+
+describe('escaping with a memory of the last strings checked', () => {
+  it('escapes each string by its own content, whatever came before it', () => {
+    const { lines, sink } = capture();
+    const line = new JsonEventLine(sink, 'pounce.access', 1);
+    const strings = ['/', '/a"b', 'curl/8', 'ua\u0001x', '/', 'ua\u0001x', '/a"b', '/a"b', 'curl/8', '/', '\\', 'é', '\ud800'];
+    // Every order of pairs, so each string is checked right after every other one (and itself).
+    for (const a of strings) {
+      for (const b of strings) {
+        line.begin('info', at, 'm');
+        line.str('a', a);
+        line.clientTextOrNull('b', b);
+        line.str('c', a);
+        line.end();
+        const parsed = JSON.parse(lines.pop()!) as { a: string; b: string; c: string };
+        expect(parsed.a).to.equal(a);
+        expect(parsed.c).to.equal(parsed.a);
+        expect(parsed.b).to.equal(b.replace('\u0001', '%01'));
+      }
+    }
+  });
+
+  it('text: each User-Agent rendered by its own content, whatever came before it', () => {
+    const strings = ['curl/8', 'h2load nghttp2/1.52.0', 'ua\u0001x', 'a"b', '', 'x=y', 'curl/8', 'tab\there'];
+    const render = (line: TextEventLine, ua: string, out: string[]) => {
+      line.begin('info', at, 'm');
+      line.clientTextOrNull('user_agent', ua);
+      line.end();
+      return out.pop()!;
+    };
+    const { lines, sink } = capture();
+    const reused = new TextEventLine(sink, 'pounce.access', 1, false);
+    for (const a of strings) {
+      for (const b of strings) {
+        for (const ua of [a, b]) {
+          const fresh = capture();
+          expect(render(reused, ua, lines), JSON.stringify(ua)).to.equal(render(new TextEventLine(fresh.sink, 'pounce.access', 1, false), ua, fresh.lines));
+        }
+      }
+    }
+  });
+});
