@@ -108,8 +108,8 @@ let carried: (() => RequestInfo | undefined) | undefined;
  * Tracing on the SDK pounce started carries each request in the span's context:
  * the app's code then runs in one AsyncLocalStorage (OpenTelemetry's) instead of
  * two. In Node 20 every live storage costs each async resource of the process
- * (every tick, timer, promise and write) a copy of its store: ~4.5k instructions
- * per traced request for the second one.
+ * (every tick, timer, promise and write) a copy of its store: ~3.5k instructions
+ * per traced hello-world request for the second one (callgrind).
  */
 export function carryRequestsIn(read: () => RequestInfo | undefined): void {
   carried = read;
@@ -222,8 +222,8 @@ export function runOutsideRequests<A extends unknown[], R>(fn: (...args: A) => R
  * response finishes, inside that request's async context. With an
  * AsyncLocalStorage on, the timer's async resource then keeps the request's
  * stores (pounce's context with the record, req and res; OpenTelemetry's with the
- * span) until the connection's next request, and a scavenge in between moves
- * them all to the old generation. On a connection of a server whose requests
+ * span) until the connection's next request: every scavenge in between copies
+ * them, and the second promotes them. On a connection of a server whose requests
  * run in a storage, the socket's timers are made outside any request instead
  * (they belong to the connection; the timeout and its 'timeout' event are the
  * same). Nothing changes while no storage is on.
