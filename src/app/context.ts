@@ -1,5 +1,6 @@
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import type { EventEmitter } from 'node:events';
+import { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { RequestRecord } from '../server/request-record.js';
@@ -93,7 +94,51 @@ export function requestContextArmed(): boolean {
  * own code that reports later, from a rejected promise, reads it first.)
  */
 export function currentRequest(): RequestInfo | undefined {
-  return armed ? storage.getStore() : syncContext;
+  if (!armed) return syncContext;
+  return (carried === undefined ? undefined : carried()) ?? storage.getStore();
+}
+
+/**
+ * How tracing carries requests in OpenTelemetry's context (set when it does): the
+ * request in the active context, if any.
+ */
+let carried: (() => RequestInfo | undefined) | undefined;
+
+/**
+ * Tracing on the SDK pounce started carries each request in the span's context:
+ * the app's code then runs in one AsyncLocalStorage (OpenTelemetry's) instead of
+ * two. In Node 20 every live storage costs each async resource of the process
+ * (every tick, timer, promise and write) a copy of its store: ~3.5k instructions
+ * per traced hello-world request for the second one (callgrind).
+ */
+export function carryRequestsIn(read: () => RequestInfo | undefined): void {
+  carried = read;
+}
+
+/** What tracing needs to carry a request in its context (server/observer.ts RequestTracing). */
+interface Carrier {
+  /** Whether `rec`'s context can carry the request (pounce's own span, pounce's SDK). */
+  carries(rec: RequestRecord): boolean;
+  runApp<T>(rec: RequestRecord, run: () => T, request?: RequestInfo): T;
+}
+
+/**
+ * Call the app for a traced request: the request's span active, and the request
+ * itself in the same context when tracing carries it (otherwise in pounce's own
+ * storage, as runInRequestContext).
+ */
+export function runTracedRequest<T>(rec: RequestRecord, workerId: number, appLogger: Logger, tracing: Carrier, run: () => T): T {
+  if (!tracing.carries(rec)) return tracing.runApp(rec, () => runInRequestContext(rec, workerId, appLogger, run));
+  const ctx = new RequestContext(rec, workerId, appLogger);
+  if (!hasBody(rec.req)) return tracing.runApp(rec, run, ctx);
+  return tracing.runApp(
+    rec,
+    () => {
+      bindEmit(rec.req, new AsyncResource('pounce.request'));
+      return run();
+    },
+    ctx,
+  );
 }
 
 /** The app threw or rejected while serving `request`: keep it on the record for tracing. */
@@ -149,6 +194,42 @@ function runUnarmed<T>(ctx: RequestContext, fn: (req: IncomingMessage, res: Serv
   } finally {
     syncContext = previous;
   }
+}
+
+/**
+ * Where a connection's own timers are made: a scope created as this module
+ * loads, outside any request, so it carries no AsyncLocalStorage store.
+ */
+const outsideRequests = new AsyncResource('pounce.connection');
+const socketSetTimeout = Socket.prototype.setTimeout;
+
+function setTimeoutOutsideRequests(this: Socket, msecs: number, callback?: () => void): Socket {
+  // Clearing (node:http does at each request head) makes no timer.
+  if (msecs === 0) return socketSetTimeout.call(this, msecs, callback);
+  return outsideRequests.runInAsyncScope(socketSetTimeout, this, msecs, callback);
+}
+
+/**
+ * Call `fn` outside any request's async context: what it starts (timers, sockets)
+ * keeps no request alive. (A scope made once, not per call: ~0.05 µs a call.)
+ */
+export function runOutsideRequests<A extends unknown[], R>(fn: (...args: A) => R, thisArg: unknown, ...args: A): R {
+  return outsideRequests.runInAsyncScope(fn, thisArg, ...args);
+}
+
+/**
+ * node:http arms a keep-alive connection's idle timer (`socket.setTimeout`) when a
+ * response finishes, inside that request's async context. With an
+ * AsyncLocalStorage on, the timer's async resource then keeps the request's
+ * stores (pounce's context with the record, req and res; OpenTelemetry's with the
+ * span) until the connection's next request: every scavenge in between copies
+ * them, and the second promotes them. On a connection of a server whose requests
+ * run in a storage, the socket's timers are made outside any request instead
+ * (they belong to the connection; the timeout and its 'timeout' event are the
+ * same). Nothing changes while no storage is on.
+ */
+export function keepTimersOutOfRequests(socket: Socket): void {
+  if (armed) socket.setTimeout = setTimeoutOutsideRequests;
 }
 
 function hasBody(req: IncomingMessage): boolean {

@@ -1,7 +1,7 @@
 import { createServer, IncomingMessage, ServerResponse, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { runInRequestContext, serveInRequestContext } from '../app/context.js';
+import { keepTimersOutOfRequests, runInRequestContext, runTracedRequest, serveInRequestContext } from '../app/context.js';
 import type { LoadedApp } from '../app/types.js';
 import type { ServerConfig } from '../config/server-config.js';
 import { hasUnsizedBody, limitBody } from './body-limit.js';
@@ -131,13 +131,16 @@ export function createHttp1Server(options: Http1Options): Server {
       // node's own maxRequestsPerSocket sends Connection: close but then leaves the
       // socket open until the keep-alive timeout; ending the response this way closes it.
       if (maxRequests > 0 && rec.conn.requestsStarted >= maxRequests) res.shouldKeepAlive = false;
-      if (tracker.tracing) tracker.runApp(rec, () => runInRequestContext(rec, workerId, appLogger, () => handler(req, res)));
+      if (tracker.tracing) runTracedRequest(rec, workerId, appLogger, tracker.tracing, () => handler(req, res));
       else serveInRequestContext(rec, workerId, appLogger, handler, req, res);
     },
   );
 
   if (tracker) {
-    server.on('connection', (socket: Socket) => tracker.accept(socket));
+    server.on('connection', (socket: Socket) => {
+      tracker.accept(socket);
+      keepTimersOutOfRequests(socket);
+    });
     // node:http calls this when a keep-alive connection has been idle for keepAliveTimeout.
     server.on('timeout', (socket: Socket) => {
       tracker.connectionOf(socket)?.closeBecause('timeout');

@@ -33,5 +33,8 @@ export interface Observer {
  */
 export interface RequestTracing {
   begin(rec: RequestRecord): void;
-  runApp<T>(rec: RequestRecord, run: () => T): T;
+  /** `request` (pounce's request context), when given, goes in the span's context: see carries. */
+  runApp<T>(rec: RequestRecord, run: () => T, request?: object): T;
+  /** The request's context can carry pounce's request context (one AsyncLocalStorage for both). */
+  carries(rec: RequestRecord): boolean;
 }

@@ -144,11 +144,6 @@ export class Tracker {
     this.tell('responseCompleted', rec);
   }
 
-  /** Call the app with the request's span as the active context (when tracing). */
-  runApp<T>(rec: RequestRecord, run: () => T): T {
-    return this.tracing ? this.tracing.runApp(rec, run) : run();
-  }
-
   /** A request that counts (not a health check): its connection opens if needed, then RequestStarted. */
   private announce(rec: RequestRecord): void {
     rec.conn.requestsStarted++;

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { runInRequestContext } from '../app/context.js';
+import { runInRequestContext, runTracedRequest } from '../app/context.js';
 import type { LoadedApp } from '../app/types.js';
 import type { HealthState } from './health.js';
 import { loggablePath, pathOf } from './path.js';
@@ -57,7 +57,8 @@ export function attachUpgrades(server: Server, options: UpgradeOptions): WebSock
       answer(503);
       return;
     }
-    const run = <T>(fn: () => T): T => (rec && tracker ? tracker.runApp(rec, () => runInRequestContext(rec, workerId, appLogger, fn)) : fn());
+    const run = <T>(fn: () => T): T =>
+      rec && tracker ? (tracker.tracing ? runTracedRequest(rec, workerId, appLogger, tracker.tracing, fn) : runInRequestContext(rec, workerId, appLogger, fn)) : fn();
     if (app.upgrade) {
       // The app owns the socket from here; pounce only knows when it closes.
       answer(101);

@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -320,6 +322,67 @@ describe('tracing: an app that does not import pounce, on the SDK pounce starts'
         expect(app(msg), msg).to.include({ connection_id: completed.connection_id, trace_id: ids.traceId, span_id: ids.spanId });
         expect(receiver.spans.find((s) => s.spanId === ids.spanId), `the span of ${path}`).to.include({ traceId: ids.traceId, kind: SPAN_KIND.SERVER });
       }
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('tracing: an idle keep-alive connection', function () {
+  it('closes after keepAliveTimeout, and its timer does not keep the finished request (contexts, span, record) alive', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const pounce = await startPounce({
+        app: 'tracing-retain.js',
+        args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug', '--keep-alive-timeout', '3'],
+        env: { OTEL_BSP_SCHEDULE_DELAY: '50' },
+      });
+      // Requests on one keep-alive connection, which then stays idle.
+      const socket = connect(pounce.port, '127.0.0.1');
+      await once(socket, 'connect');
+      let received = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+      const closed = once(socket, 'close');
+      for (let i = 1; i <= 3; i++) {
+        socket.write('GET /hold HTTP/1.1\r\nHost: x\r\n\r\n');
+        while (received.split('held\n').length <= i) await once(socket, 'data');
+      }
+      const idleFrom = Date.now();
+      expect(received).to.match(/^HTTP\/1\.1 200 /);
+      expect(received).to.match(/\r\ntraceresponse: 00-[0-9a-f]{32}-[0-9a-f]{16}-01\r\n/i);
+
+      // Timers armed while a response goes out hold that request until they fire: the batch
+      // processor's (50 ms here), and node's cache of the Date header (under 1 s).
+      await receiver.waitFor((spans) => spans.length >= 3, 5000);
+      await sleep(1100);
+      // From another connection while that one is idle: the three requests' contexts are unreachable.
+      const counted = await get(`${pounce.url}/collect`);
+      expect(JSON.parse(counted.body)).to.deep.equal({ held: 6, alive: 0 });
+
+      await closed;
+      expect(Date.now() - idleFrom).to.be.within(2700, 6000);
+      const done = await pounce.waitForEvent('ConnectionCompleted', (l) => l.requests_served === 3 && l.reason === 'timeout');
+      const ids = pounce.connectionEvents(done.connection_id).filter((l) => l.event === 'ResponseCompleted').map((l) => l.span_id);
+      expect(ids).to.have.length(3);
+      for (const id of ids) expect(receiver.spans.find((s) => s.spanId === id), 'each request\'s span was exported').to.not.equal(undefined);
+      expect((await pounce.stop()).code).to.equal(0);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe('tracing: on the SDK pounce starts, the request rides in OpenTelemetry’s context', function () {
+  it('one AsyncLocalStorage store per async resource, not two; currentRequest() and the active span agree after a timer and an await', async () => {
+    const receiver = await startOtlpReceiver();
+    try {
+      const pounce = await startPounce({ app: 'tracing-retain.js', args: ['--otel-endpoint', receiver.url], env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
+      for (let i = 0; i < 3; i++) {
+        const answer = await get(`${pounce.url}/stores`);
+        const ids = traceOf(answer);
+        expect(JSON.parse(answer.body)).to.deep.equal({ stores: 1, request: ids.spanId, span: ids.spanId });
+      }
+      expect((await pounce.stop()).code).to.equal(0);
     } finally {
       await receiver.close();
     }

@@ -16,16 +16,16 @@
  */
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { diag, DiagLogLevel, trace, type TracerProvider } from '@opentelemetry/api';
+import { context, diag, DiagLogLevel, trace, type TracerProvider } from '@opentelemetry/api';
 import type { Logger } from 'pino';
-import { armRequestContext } from '../../app/context.js';
+import { armRequestContext, carryRequestsIn, type RequestInfo } from '../../app/context.js';
 import { parseAppSpec } from '../../app/load.js';
 import type { Observer, RequestTracing } from '../../server/observer.js';
 import type { RequestRecord } from '../../server/request-record.js';
 import { PinoDiagLogger } from './diag.js';
 import { PooledIdGenerator } from './ids.js';
 import { ExportReporter } from './export-reporter.js';
-import { RequestTracer } from './request-span.js';
+import { POUNCE_REQUEST_KEY, RequestTracer } from './request-span.js';
 import { watchFrameworkRoutes } from './route.js';
 import { maskUrl, type TracingPlan } from './settings.js';
 
@@ -49,7 +49,8 @@ export interface Tracing {
   /** Start the request's SERVER span (or adopt an instrumentation's) and put its ids on the record. */
   begin(rec: RequestRecord): void;
   /** Run the app with the request's span active. */
-  runApp<T>(rec: RequestRecord, run: () => T): T;
+  runApp<T>(rec: RequestRecord, run: () => T, request?: object): T;
+  carries(rec: RequestRecord): boolean;
   /** The same begin/runApp for the tracker, and the rest of the request's life (slow, completed, disconnected, aborted). */
   readonly observer: Observer & RequestTracing;
   /** Export what is queued (bounded by timeoutMs), report what was lost. Never throws. */
@@ -66,6 +67,7 @@ export async function startTracing(plan: TracingPlan, deps: TracingDeps): Promis
   // Requests run in the request context (AsyncLocalStorage), body listeners included:
   // the span is active wherever the app's code runs.
   armRequestContext();
+  if (owned && requests.carryRequests()) carryRequestsIn(() => context.active().getValue(POUNCE_REQUEST_KEY) as RequestInfo | undefined);
   const unwatch = watchFrameworkRoutes();
 
   for (const warning of plan.warnings) logger.warn({ event: 'TracingMisconfigured' }, `tracing: ${warning}`);
@@ -101,7 +103,8 @@ export async function startTracing(plan: TracingPlan, deps: TracingDeps): Promis
 
   return {
     begin: (rec) => requests.begin(rec),
-    runApp: (rec, run) => requests.runApp(rec, run),
+    runApp: (rec, run, request) => requests.runApp(rec, run, request),
+    carries: (rec) => requests.carries(rec),
     observer: requests,
     shutdown,
   };
