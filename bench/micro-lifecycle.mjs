@@ -33,8 +33,8 @@ const opt = (name, def) => {
 const PAIRS = opt('--pairs', 300000);
 const BATCH = opt('--batch', 44);
 
-const conn = { id: 1, clientAddr: '127.0.0.1', clientPort: 50000, serverAddr: '127.0.0.1', serverPort: 8000, protocol: 'h1', acceptedAt: nowMs() };
-const res = { bodyBytes: 13, getHeader: () => 'text/plain', headersSent: true };
+const conn = { id: 1, clientAddr: '127.0.0.1', clientPort: 50000, serverAddr: '127.0.0.1', serverPort: 8000, protocol: 'h1', acceptedAt: nowMs(), memos: [] };
+const res = { getHeader: () => 'text/plain', headersSent: true };
 function record(i) {
   const startedAt = nowMs();
   return {
@@ -46,7 +46,8 @@ function record(i) {
     startedAt,
     finishedAt: startedAt + 0.05 + (i % 7) * 0.001,
     status: 200,
-    traceId: undefined,
+    bytesSent: 13,
+    trace: undefined,
     get durationMs() {
       return this.finishedAt - this.startedAt;
     },

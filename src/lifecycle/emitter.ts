@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { roundMs } from '../observability/clock.js';
-import type { EventLine } from '../observability/event-line.js';
+import { repeatSlot, repeatedOn, type EventLine } from '../observability/event-line.js';
 import { eventLineFor } from '../observability/logger.js';
 import type { Connection } from '../server/connection.js';
 import type { Observer } from '../server/observer.js';
@@ -49,11 +49,15 @@ export class LifecycleEmitter implements Observer {
     if (!this.debug) return;
     const line = this.line;
     line.begin('debug', rec.startedAt, EVENT_MESSAGES.RequestStarted);
-    line.word('event', 'RequestStarted');
-    line.int('connection_id', rec.conn.id);
-    line.word('method', rec.method);
-    line.str('path', rec.path);
-    line.word('http_version', rec.httpVersion);
+    const fields = repeatedOn(rec.conn, REQUEST_STARTED);
+    if (!line.repeat(fields, rec.method, rec.path, rec.httpVersion)) {
+      line.word('event', 'RequestStarted');
+      line.int('connection_id', rec.conn.id);
+      line.word('method', rec.method);
+      line.str('path', rec.path);
+      line.word('http_version', rec.httpVersion);
+      line.endRepeat(fields);
+    }
     traceFields(line, rec);
     line.end();
   }
@@ -78,11 +82,15 @@ export class LifecycleEmitter implements Observer {
     if (slow ? !this.info : !this.debug) return;
     const line = this.line;
     line.begin(slow ? 'info' : 'debug', rec.finishedAt, EVENT_MESSAGES.ResponseCompleted);
-    line.word('event', 'ResponseCompleted');
-    line.int('connection_id', rec.conn.id);
-    line.word('method', rec.method);
-    line.str('path', rec.path);
-    line.int('status', rec.status);
+    const fields = repeatedOn(rec.conn, RESPONSE_COMPLETED);
+    if (!line.repeat(fields, rec.method, rec.path, rec.status)) {
+      line.word('event', 'ResponseCompleted');
+      line.int('connection_id', rec.conn.id);
+      line.word('method', rec.method);
+      line.str('path', rec.path);
+      line.int('status', rec.status);
+      line.endRepeat(fields);
+    }
     line.int('bytes_sent', rec.bytesSent);
     line.ms('duration_ms', roundMs(duration));
     if (slow) line.bool('slow', true);
@@ -140,6 +148,10 @@ export class LifecycleEmitter implements Observer {
     line.end();
   }
 }
+
+// The fields a connection's requests repeat, rendered once per distinct request (see EventLine.repeat).
+const REQUEST_STARTED = repeatSlot();
+const RESPONSE_COMPLETED = repeatSlot();
 
 /** Who ended a request that did not complete, and why (enums: no escaping needed). */
 export function endedFields(line: EventLine, rec: RequestRecord): void {

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { roundMs } from './clock.js';
-import type { EventLine } from './event-line.js';
+import { repeatSlot, repeatedOn, type EventLine } from './event-line.js';
 import { eventLineFor } from './logger.js';
 import type { Observer } from '../server/observer.js';
 import type { RequestRecord } from '../server/request-record.js';
@@ -37,13 +37,21 @@ export class AccessLog implements Observer {
   private line(rec: RequestRecord, status: number): void {
     const conn = rec.conn;
     const line = this.out;
-    line.beginRequestLine('info', rec.finishedAt, rec.clientAddr, conn.clientPort, rec.method, rec.path, rec.httpVersion, status);
-    line.int('connection_id', conn.id);
-    line.word('client_addr', rec.clientAddr);
-    line.word('method', rec.method);
-    line.str('path', rec.path);
-    line.word('http_version', rec.httpVersion);
-    line.int('status', status);
+    const clientAddr = rec.clientAddr;
+    const method = rec.method;
+    const path = rec.path;
+    const httpVersion = rec.httpVersion;
+    line.beginRequestLine('info', rec.finishedAt, repeatedOn(conn, MESSAGE), clientAddr, conn.clientPort, method, path, httpVersion, status);
+    const fields = repeatedOn(conn, FIELDS);
+    if (!line.repeat(fields, clientAddr, method, path, httpVersion, status)) {
+      line.int('connection_id', conn.id);
+      line.word('client_addr', clientAddr);
+      line.word('method', method);
+      line.str('path', path);
+      line.word('http_version', httpVersion);
+      line.int('status', status);
+      line.endRepeat(fields);
+    }
     line.int('bytes_sent', rec.bytesSent);
     line.ms('duration_ms', roundMs(rec.durationMs));
     line.clientTextOrNull('user_agent', rawHeader(rec.req, 'user-agent'));
@@ -55,6 +63,10 @@ export class AccessLog implements Observer {
     line.end();
   }
 }
+
+// A connection's requests mostly repeat the message and the first fields: each is rendered once per distinct request (see EventLine.repeat).
+const MESSAGE = repeatSlot();
+const FIELDS = repeatSlot();
 
 /** nginx's status for a request whose client closed the connection before the response. */
 const CLIENT_CLOSED_REQUEST = 499;

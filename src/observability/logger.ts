@@ -1,7 +1,7 @@
 import { isatty } from 'node:tty';
 import { pino, type Logger, type DestinationStream } from 'pino';
 import { isoTimestamp, nowMs } from './clock.js';
-import { JsonEventLine, TextEventLine, quotesAsPercent, type EventLevel, type EventLine } from './event-line.js';
+import { JsonEventLine, TextEventLine, quotesAsPercent, type EventLevel, type EventLine, type Repeated } from './event-line.js';
 import { LineWriter, type LineWriterOptions } from './line-writer.js';
 import { TextDestination } from './text-format.js';
 import { escapeControls } from '../server/path.js';
@@ -120,9 +120,24 @@ class PinoEventLine implements EventLine {
     this.level = level;
     this.msg = msg;
   }
-  beginRequestLine(level: EventLevel, at: number, clientAddr: string, clientPort: number, method: string, path: string, httpVersion: string, status: number): void {
+  beginRequestLine(
+    level: EventLevel,
+    at: number,
+    _memo: Repeated,
+    clientAddr: string,
+    clientPort: number,
+    method: string,
+    path: string,
+    httpVersion: string,
+    status: number,
+  ): void {
     this.begin(level, at, `${clientAddr}:${clientPort} - "${method} ${quotesAsPercent(path)} HTTP/${httpVersion}" ${status}`);
   }
+  /** Every field goes in the field object each time: nothing is rendered here to reuse. */
+  repeat(): boolean {
+    return false;
+  }
+  endRepeat(): void {}
   word(key: string, value: string): void {
     this.fields[key] = value;
   }

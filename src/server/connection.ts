@@ -41,6 +41,8 @@ export class Connection {
    * request order, so the first is the one whose bytes are on the socket.
    */
   first: RequestRecord | undefined = undefined;
+  /** Log lines' runs of fields this connection's requests repeat (observability/event-line.ts repeatedOn). */
+  readonly memos: unknown[] = [];
   private more: RequestRecord[] | undefined = undefined;
 
   constructor(

@@ -127,6 +127,65 @@ describe('log levels, formats and the access log', () => {
     expect(pounce.events()).to.deep.equal([]);
   });
 
+  // Lines reuse what a connection's requests repeat (event-line.ts repeat): each line must still be its own request's.
+  for (const format of ['json', 'text'] as const) {
+    it(`${format}: on one keep-alive connection, every access and lifecycle line is its own request's, whichever field changed`, async () => {
+      const pounce = await startPounce({
+        app: 'node-hello.js',
+        rawFormat: format === 'text',
+        args: ['--lifecycle-logging', '--log-level', 'debug', '--log-format', format],
+      });
+      const requests: Array<{ method: string; target: string; path: string; status: number; ua: string }> = [
+        { method: 'GET', target: '/status?code=200', path: '/status', status: 200, ua: 'a/1' },
+        { method: 'GET', target: '/status?code=200', path: '/status', status: 200, ua: 'a/1' },
+        { method: 'POST', target: '/status?code=200', path: '/status', status: 200, ua: 'a/1' },
+        { method: 'POST', target: '/status?code=201', path: '/status', status: 201, ua: 'b/2' },
+        { method: 'GET', target: '/a%22b', path: '/a%22b', status: 200, ua: 'b/2' },
+        { method: 'GET', target: '/status?code=404', path: '/status', status: 404, ua: 'b/2' },
+        { method: 'GET', target: '/status?code=200', path: '/status', status: 200, ua: 'a/1' },
+      ];
+      const socket = connect(pounce.port, '127.0.0.1');
+      await once(socket, 'connect');
+      const port = socket.localPort;
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+      for (const [i, r] of requests.entries()) {
+        socket.write(`${r.method} ${r.target} HTTP/1.1\r\nHost: x\r\nUser-Agent: ${r.ua}\r\nContent-Length: 0\r\n\r\n`);
+        // One at a time: each response in before the next request goes out.
+        for (let wait = 0; received.split('HTTP/1.1 ').length - 1 < i + 1; wait++) {
+          if (wait > 500) throw new Error(`no response to request ${i}: ${received}`);
+          await sleep(10);
+        }
+      }
+      socket.end();
+      await pounce.stop();
+      const fieldsOf = (line: string): Record<string, string> =>
+        Object.fromEntries([...line.matchAll(/ (\w+)=("(?:[^"\\]|\\.)*"|\S+)/g)].map((m) => [m[1]!, m[2]!.startsWith('"') ? JSON.parse(m[2]!) : m[2]!]));
+      const lines: Array<Record<string, unknown>> =
+        format === 'json'
+          ? pounce.lines
+          : pounce.stdoutText
+              .trim()
+              .split('\n')
+              .map((l) => ({ ...fieldsOf(l), logger: /pounce\.\w+/.exec(l)![0], msg: / pounce\.access (.*?)  worker_id/.exec(l)?.[1] }));
+      const access = lines.filter((l) => l.logger === 'pounce.access');
+      const started = lines.filter((l) => l.event === 'RequestStarted');
+      const completed = lines.filter((l) => l.event === 'ResponseCompleted');
+      expect(access).to.have.length(requests.length);
+      expect(started).to.have.length(requests.length);
+      expect(completed).to.have.length(requests.length);
+      const n = (v: unknown) => (format === 'json' ? v : String(v));
+      requests.forEach((r, i) => {
+        const bytes = r.path === '/status' ? `status ${r.status}\n`.length : 6;
+        expect(access[i], `access ${i}`).to.include({ method: r.method, path: r.path, status: n(r.status), bytes_sent: n(bytes), user_agent: r.ua, http_version: '1.1' });
+        expect(access[i]!.msg, `access msg ${i}`).to.equal(`127.0.0.1:${port} - "${r.method} ${r.path} HTTP/1.1" ${r.status}`);
+        expect(started[i], `started ${i}`).to.include({ method: r.method, path: r.path, http_version: '1.1' });
+        expect(completed[i], `completed ${i}`).to.include({ method: r.method, path: r.path, status: n(r.status), bytes_sent: n(bytes) });
+      });
+      expect(new Set(access.map((l) => l.connection_id)).size).to.equal(1);
+    });
+  }
+
   it('text format: one line per event, time, level, logger, message, then key=value', async () => {
     const pounce = await startPounce({
       app: 'node-hello.js',

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { JsonEventLine, TextEventLine, jsonString } from '../../src/observability/event-line.js';
+import { JsonEventLine, TextEventLine, jsonString, Repeated, repeatedOn, type EventLine } from '../../src/observability/event-line.js';
 
 const capture = () => {
   const lines: string[] = [];
@@ -35,7 +35,7 @@ describe('EventLine (hand-built lifecycle and access lines)', () => {
     expect(escaped).to.include('\\u0085').and.include('\\u009b').and.include('\\u007f');
     const { lines, sink } = capture();
     const line = new JsonEventLine(sink, 'pounce.access', 1);
-    line.beginRequestLine('info', at, '127.0.0.1', 5, 'GET', '/a"b\\c\u0085', '1.1', 200);
+    line.beginRequestLine('info', at, new Repeated(), '127.0.0.1', 5, 'GET', '/a"b\\c\u0085', '1.1', 200);
     line.str('user_agent', nasty);
     line.clientTextOrNull('client_text', nasty);
     line.clientTextOrNull('absent', undefined);
@@ -69,7 +69,7 @@ describe('EventLine (hand-built lifecycle and access lines)', () => {
   it('text: the access message escapes a quote inside the request line; colors only when asked', () => {
     const { lines, sink } = capture();
     const plain = new TextEventLine(sink, 'pounce.access', 1, false);
-    plain.beginRequestLine('info', at, '1.2.3.4', 5, 'GET', '/"x\\y', '1.1', 200);
+    plain.beginRequestLine('info', at, new Repeated(), '1.2.3.4', 5, 'GET', '/"x\\y', '1.1', 200);
     plain.clientTextOrNull('user_agent', 'curl/8 \u009b[31m');
     plain.clientTextOrNull('plain', 'curl/8');
     plain.clientTextOrNull('absent', undefined);
@@ -79,6 +79,100 @@ describe('EventLine (hand-built lifecycle and access lines)', () => {
     colored.begin('warn', at, 'm');
     colored.end();
     expect(lines[1]).to.equal('10:15:30.123 \x1b[33mWARN\x1b[39m  pounce.access m\n');
+  });
+});
+
+describe('EventLine.repeat (runs of fields a connection repeats)', () => {
+  /** An access-like line: the run of fields renders method/path/status, memoized on `conn` when asked. */
+  const write = (line: EventLine, conn: { memos: unknown[] } | undefined, method: string, path: string, status: number, bytes: number) => {
+    const message = conn ? repeatedOn(conn, 0) : new Repeated();
+    line.beginRequestLine('info', at, message, '10.0.0.1', 7, method, path, '1.1', status);
+    const fields = conn ? repeatedOn(conn, 1) : new Repeated();
+    if (!line.repeat(fields, method, path, status)) {
+      line.word('method', method);
+      line.str('path', path);
+      line.int('status', status);
+      line.endRepeat(fields);
+    }
+    line.int('bytes_sent', bytes);
+    line.end();
+  };
+  // Every key changes alone, then back; paths that need escaping and look alike once escaped.
+  const requests: Array<[string, string, number]> = [
+    ['GET', '/', 200],
+    ['GET', '/', 200],
+    ['POST', '/', 200],
+    ['POST', '/', 200],
+    ['POST', '/a"b', 200],
+    ['POST', '/a%22b', 200],
+    ['POST', '/a%22b', 404],
+    ['GET', '/', 200],
+    ['GET', '/\u00e9', 200],
+    ['GET', '/\u00e9', 200],
+    ['GET', '/', 304],
+  ];
+
+  for (const format of ['json', 'text'] as const) {
+    const make = (sink: { write(l: string): unknown }) =>
+      format === 'json' ? new JsonEventLine(sink, 'pounce.access', 1) : new TextEventLine(sink, 'pounce.access', 1, false);
+
+    it(`${format}: a reused run writes exactly what rendering it again writes, whichever key changed`, () => {
+      const memoized = capture();
+      const fresh = capture();
+      const a = make(memoized.sink);
+      const b = make(fresh.sink);
+      const conn = { memos: [] as unknown[] };
+      requests.forEach(([method, path, status], i) => {
+        write(a, conn, method, path, status, i);
+        write(b, undefined, method, path, status, i);
+      });
+      expect(memoized.lines).to.deep.equal(fresh.lines);
+      expect(memoized.lines[5]).to.include('/a%22b').and.include(format === 'json' ? '"status":200' : 'status=200');
+      expect(memoized.lines[6]).to.include(format === 'json' ? '"status":404' : 'status=404');
+      expect(memoized.lines[10]).to.include('304');
+    });
+
+    it(`${format}: two lines sharing a connection's memo never take each other's run`, () => {
+      const out = capture();
+      const json = new JsonEventLine(out.sink, 'pounce.access', 1);
+      const text = new TextEventLine(out.sink, 'pounce.access', 1, false);
+      const first = format === 'json' ? json : text;
+      const second = format === 'json' ? text : json;
+      const conn = { memos: [] as unknown[] };
+      write(first, conn, 'GET', '/x', 200, 1);
+      write(second, conn, 'GET', '/x', 200, 1);
+      write(first, conn, 'GET', '/x', 200, 1);
+      const jsonLines = out.lines.filter((l) => l.startsWith('{'));
+      const textLines = out.lines.filter((l) => !l.startsWith('{'));
+      expect(jsonLines.length + textLines.length).to.equal(3);
+      for (const l of jsonLines) expect(JSON.parse(l)).to.include({ method: 'GET', path: '/x', status: 200, msg: '10.0.0.1:7 - "GET /x HTTP/1.1" 200' });
+      for (const l of textLines) expect(l).to.match(/pounce\.access 10\.0\.0\.1:7 - "GET \/x HTTP\/1\.1" 200  worker_id=1 method=GET path=\/x status=200 bytes_sent=1\n$/);
+    });
+  }
+
+  it('a run that throws halfway leaves no run to reuse', () => {
+    const out = capture();
+    const line = new JsonEventLine(out.sink, 'x', 1);
+    const memo = new Repeated();
+    line.begin('info', at, 'm');
+    expect(line.repeat(memo, 'k0')).to.equal(false);
+    line.word('a', '0');
+    line.endRepeat(memo);
+    line.begin('info', at, 'm');
+    expect(line.repeat(memo, 'k')).to.equal(false);
+    line.word('a', '1');
+    // The caller failed before endRepeat: the memo holds keys but no valid run.
+    line.begin('info', at, 'm');
+    expect(line.repeat(memo, 'k')).to.equal(false);
+    line.word('a', '2');
+    line.endRepeat(memo);
+    line.end();
+    expect(out.lines).to.have.length(1);
+    expect(JSON.parse(out.lines[0]!).a).to.equal('2');
+    line.begin('info', at, 'm');
+    expect(line.repeat(memo, 'k')).to.equal(true);
+    line.end();
+    expect(JSON.parse(out.lines[1]!).a).to.equal('2');
   });
 });
 
