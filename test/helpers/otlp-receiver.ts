@@ -218,6 +218,19 @@ export async function startOtlpReceiver(options: ReceiverOptions = {}): Promise<
   return receiver;
 }
 
+/**
+ * Run `fn` with a receiver started for it (by `start`, a plain startOtlpReceiver() unless
+ * given); the receiver is closed however `fn` ends.
+ */
+export async function withReceiver<T>(fn: (receiver: OtlpReceiver) => Promise<T>, start: () => Promise<OtlpReceiver> = () => startOtlpReceiver()): Promise<T> {
+  const receiver = await start();
+  try {
+    return await fn(receiver);
+  } finally {
+    await receiver.close();
+  }
+}
+
 /** A port on 127.0.0.1 that nothing listens on (a collector that is down). */
 export async function closedPort(): Promise<number> {
   const server = createServer();

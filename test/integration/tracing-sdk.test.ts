@@ -12,6 +12,7 @@ import {
   type Encoding,
   type OtlpReceiver,
   type ReceivedSpan,
+  withReceiver,
 } from '../helpers/otlp-receiver.js';
 
 interface Answer {
@@ -136,41 +137,40 @@ describe('tracing on a team’s own SDK (preloaded with --import: NodeSDK, instr
 
 describe('tracing on an SDK the app starts itself (NodeSDK in-process, instrumentation-undici)', function () {
   it('pounce’s SERVER span on the app’s provider: one resource, the CLIENT span nested, no warn line, logs carry the ids', async () => {
-    const receiver = await startOtlpReceiver();
-    const downstream = await startDownstream();
-    try {
-      const pounce = await startPounce({
-        app: 'tracing-sdk-app.js',
-        args: ['--lifecycle-logging', '--log-level', 'debug'],
-        env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'checkout', OTEL_BSP_SCHEDULE_DELAY: '50', DOWNSTREAM_URL: downstream.url },
-      });
-      expect((await get(`${pounce.url}/orders/1`)).status).to.equal(200);
-      const spans = await receiver.waitFor((all) => all.length >= 2, 5000);
-      await pounce.stop();
-      const server = servers(spans);
-      expect(server).to.have.length(1);
-      expect(server[0]!.scope.name).to.equal('pounce');
-      const client = spans.find((s) => s.kind === SPAN_KIND.CLIENT)!;
-      expect(client.parentSpanId).to.equal(server[0]!.spanId);
-      expect(client.traceId).to.equal(server[0]!.traceId);
-      expect(new Set(spans.map((s) => JSON.stringify(s.resource))).size).to.equal(1);
-      expect(spans[0]!.resource['service.name']).to.equal('checkout');
-      expectLogIds(pounce, server[0]!, '/orders/1');
-      expect(warnings(pounce)).to.deep.equal([]);
-      expect(pounce.stderr).to.equal('');
-      expect(pounce.lines.find((l) => l.event === 'TracingEnabled')).to.include({ sdk: 'registered' });
-    } finally {
-      await receiver.close();
-      downstream.server.close();
-    }
+    await withReceiver(async (receiver) => {
+      const downstream = await startDownstream();
+      try {
+        const pounce = await startPounce({
+          app: 'tracing-sdk-app.js',
+          args: ['--lifecycle-logging', '--log-level', 'debug'],
+          env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_SERVICE_NAME: 'checkout', OTEL_BSP_SCHEDULE_DELAY: '50', DOWNSTREAM_URL: downstream.url },
+        });
+        expect((await get(`${pounce.url}/orders/1`)).status).to.equal(200);
+        const spans = await receiver.waitFor((all) => all.length >= 2, 5000);
+        await pounce.stop();
+        const server = servers(spans);
+        expect(server).to.have.length(1);
+        expect(server[0]!.scope.name).to.equal('pounce');
+        const client = spans.find((s) => s.kind === SPAN_KIND.CLIENT)!;
+        expect(client.parentSpanId).to.equal(server[0]!.spanId);
+        expect(client.traceId).to.equal(server[0]!.traceId);
+        expect(new Set(spans.map((s) => JSON.stringify(s.resource))).size).to.equal(1);
+        expect(spans[0]!.resource['service.name']).to.equal('checkout');
+        expectLogIds(pounce, server[0]!, '/orders/1');
+        expect(warnings(pounce)).to.deep.equal([]);
+        expect(pounce.stderr).to.equal('');
+        expect(pounce.lines.find((l) => l.event === 'TracingEnabled')).to.include({ sdk: 'registered' });
+      } finally {
+        downstream.server.close();
+      }
+    });
   });
 });
 
 describe('tracing: pounce’s own NodeSDK honours OTEL_EXPORTER_OTLP_PROTOCOL', function () {
   for (const protocol of ['http/protobuf', 'http/json', 'grpc'] as Encoding[]) {
     it(`${protocol}: spans reach the receiver in that encoding; the logs carry the exported span’s ids`, async () => {
-      const receiver = protocol === 'grpc' ? await startOtlpGrpcReceiver() : await startOtlpReceiver();
-      try {
+      await withReceiver(async (receiver) => {
         const pounce = await startPounce({
           app: 'tracing-fetch.js',
           args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug'],
@@ -186,9 +186,7 @@ describe('tracing: pounce’s own NodeSDK honours OTEL_EXPORTER_OTLP_PROTOCOL', 
         expectLogIds(pounce, spans[0]!, '/users/5');
         expect(warnings(pounce)).to.deep.equal([]);
         expect(pounce.lines.find((l) => l.event === 'TracingEnabled')).to.include({ sdk: 'pounce', protocol });
-      } finally {
-        await receiver.close();
-      }
+      }, () => (protocol === 'grpc' ? startOtlpGrpcReceiver() : startOtlpReceiver()));
     });
   }
 
@@ -211,8 +209,7 @@ describe('tracing: OTEL_PROPAGATORS on pounce’s own SDK', function () {
   ];
   for (const [propagators, headers] of cases) {
     it(`${propagators}: an incoming trace is continued; the logs carry pounce’s span ids`, async () => {
-      const receiver = await startOtlpReceiver();
-      try {
+      await withReceiver(async (receiver) => {
         const pounce = await startPounce({
           app: 'tracing-fetch.js',
           args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug'],
@@ -223,15 +220,12 @@ describe('tracing: OTEL_PROPAGATORS on pounce’s own SDK', function () {
         await pounce.stop();
         expect(spans[0]).to.include({ traceId, parentSpanId: parentId });
         expectLogIds(pounce, spans[0]!, '/propagated');
-      } finally {
-        await receiver.close();
-      }
+      });
     });
   }
 
   it('none: a traceparent is ignored, the trace starts fresh', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'tracing-fetch.js',
         args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug'],
@@ -243,16 +237,13 @@ describe('tracing: OTEL_PROPAGATORS on pounce’s own SDK', function () {
       expect(spans[0]!.traceId).to.not.equal(traceId);
       expect(spans[0]!.parentSpanId).to.equal('');
       expectLogIds(pounce, spans[0]!, '/fresh');
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
 describe('tracing: --tracing auto|on|off', function () {
   it('off: no span and no ids even with an endpoint; POUNCE_OTEL_ENDPOINT= (empty) is off too', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       for (const { args, env } of [
         { args: ['--otel-endpoint', receiver.url, '--tracing', 'off'], env: {} },
         { args: [], env: { POUNCE_OTEL_ENDPOINT: '', OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url } },
@@ -264,14 +255,11 @@ describe('tracing: --tracing auto|on|off', function () {
         expect(pounce.lines.filter((l) => l.trace_id !== undefined || l.event === 'TracingEnabled')).to.deep.equal([]);
       }
       expect(receiver.exports).to.equal(0);
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 
   it('off with the team’s preloaded SDK: its instrumentation still traces, pounce adds nothing', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'tracing-express.js',
         args: ['--lifecycle-logging', '--log-level', 'debug', '--tracing', 'off'],
@@ -282,16 +270,13 @@ describe('tracing: --tracing auto|on|off', function () {
       await pounce.stop();
       expect(spans[0]!.attributes).to.not.have.property('pounce.connection_id');
       expect(pounce.lines.filter((l) => l.trace_id !== undefined)).to.deep.equal([]);
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
 describe('tracing: semantic conventions and routes', function () {
   it('url.query, client.port, network.peer.*; Express routes (under a router’s baseUrl) and Fastify routes name the span', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const express = await startPounce({ app: 'tracing-express.js', args: ['--otel-endpoint', receiver.url], env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
       await get(`${express.url}/api/users/3?page=2&Signature=abc`);
       await get(`${express.url}/items/9/parts/4`);
@@ -308,14 +293,11 @@ describe('tracing: semantic conventions and routes', function () {
       expect(byPath.get('/items/9/parts/4')!.name).to.equal('GET /items/:item/parts/:part');
       expect(byPath.get('/plain')!.name).to.equal('GET /plain');
       expect(byPath.get('/items/12')!.name).to.equal('GET /items/:id');
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 
   it('Koa and Hono: the one-middleware setRoute the README shows names the span', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       for (const [app, path] of [['tracing-koa.js', '/orders/5'], ['tracing-hono.js', '/books/978']] as const) {
         const pounce = await startPounce({ app, args: ['--otel-endpoint', receiver.url], env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
         expect((await get(`${pounce.url}${path}`)).status).to.equal(200);
@@ -324,23 +306,18 @@ describe('tracing: semantic conventions and routes', function () {
       const byPath = new Map(receiver.spans.map((s) => [s.attributes['url.path'], s]));
       expect(byPath.get('/orders/5')!.name).to.equal('GET /orders/:id');
       expect(byPath.get('/books/978')!.attributes['http.route']).to.equal('/books/:isbn');
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 
   it('OTEL_ATTRIBUTE_COUNT_LIMIT=3 keeps http.response.status_code', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({ app: 'tracing-fetch.js', args: ['--otel-endpoint', receiver.url], env: { OTEL_ATTRIBUTE_COUNT_LIMIT: '3', OTEL_BSP_SCHEDULE_DELAY: '50' } });
       await get(`${pounce.url}/users/1`);
       const spans = await receiver.waitFor((all) => all.length >= 1, 5000);
       await pounce.stop();
       expect(Object.keys(spans[0]!.attributes)).to.have.length(3);
       expect(spans[0]!.attributes).to.include({ 'http.request.method': 'GET', 'http.response.status_code': 200 });
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
@@ -379,8 +356,7 @@ export default function app(req, res) {
 
 describe('tracing: errors and cuts', function () {
   it('an app error under instrumentation-http: its SERVER span records the exception and error.type', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'tracing-fetch.js',
         args: ['--lifecycle-logging', '--log-level', 'debug'],
@@ -395,14 +371,11 @@ describe('tracing: errors and cuts', function () {
       expect(span.attributes).to.include({ 'error.type': 'TypeError', 'http.response.status_code': 500 });
       expect(span.events.find((e) => e.name === 'exception')?.attributes).to.include({ 'exception.type': 'TypeError', 'exception.message': 'fetch boom' });
       expectLogIds(pounce, span, '/throw');
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 
   it('a request the server cuts (shutdown timeout): error.type says why, no client.disconnected event, same ids as RequestAborted', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'tracing-fetch.js',
         args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug', '--shutdown-timeout', '0.3'],
@@ -420,8 +393,6 @@ describe('tracing: errors and cuts', function () {
       expect(span.attributes['error.type']).to.equal(aborted!.cause);
       expect(span.status.code).to.equal(2);
       expect(span.events.map((e) => e.name)).to.not.include('client.disconnected');
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });

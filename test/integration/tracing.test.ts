@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { FIXTURES, startPounce, sleep, type PounceProcess } from '../helpers/pounce.js';
-import { closedPort, SPAN_KIND, STATUS_CODE, startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
+import { closedPort, SPAN_KIND, STATUS_CODE, startOtlpReceiver, withReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
 import { expectValidLifecycleLines } from '../helpers/schema.js';
 
 interface Answer {
@@ -229,8 +229,7 @@ describe('tracing: one SERVER span per request, ids shared with the logs', funct
 
 describe('tracing: a health path the app answers (passthrough)', function () {
   it('is never traced, not even when it fails and is logged', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'health-passthrough.js',
         args: ['--otel-endpoint', receiver.url, '--health-check-path', '/health', '--health-check-passthrough', '--lifecycle-logging', '--log-level', 'debug'],
@@ -245,16 +244,13 @@ describe('tracing: a health path the app answers (passthrough)', function () {
       expect(logged, 'a failing health check is logged, without trace ids').to.not.have.property('trace_id');
       await pounce.stop();
       expect(receiver.spans.map((s) => s.spanId)).to.deep.equal([failing.spanId]);
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
 describe('tracing: node-style app, spans flushed on SIGTERM', function () {
   it('no span is exported before shutdown (60 s batch delay); after SIGTERM the collector has all of them, app spans nested', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'tracing-node.js',
         args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug'],
@@ -290,16 +286,13 @@ describe('tracing: node-style app, spans flushed on SIGTERM', function () {
       expect(postBody.size).to.equal(200_000);
       expect(receiver.spans.find((s) => s.spanId === postBody.app.span_id)).to.include({ name: 'app.after-body', traceId: postIds.traceId, parentSpanId: postIds.spanId });
       expect(pounce.lines.find((l) => l.step === 'body-read')).to.include({ trace_id: postIds.traceId, span_id: postIds.spanId });
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
 describe('tracing: an app that does not import pounce, on the SDK pounce starts', function () {
   it('its console lines carry the request’s connection and span ids after an await, in a timer after the response, in body listeners', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({ app: 'tracing-console.js', args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug'], env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
       const awaited = await get(`${pounce.url}/await`);
       const later = await get(`${pounce.url}/later`);
@@ -322,16 +315,13 @@ describe('tracing: an app that does not import pounce, on the SDK pounce starts'
         expect(app(msg), msg).to.include({ connection_id: completed.connection_id, trace_id: ids.traceId, span_id: ids.spanId });
         expect(receiver.spans.find((s) => s.spanId === ids.spanId), `the span of ${path}`).to.include({ traceId: ids.traceId, kind: SPAN_KIND.SERVER });
       }
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
 describe('tracing: an idle keep-alive connection', function () {
   it('closes after keepAliveTimeout, and its timer does not keep the finished request (contexts, span, record) alive', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'tracing-retain.js',
         args: ['--otel-endpoint', receiver.url, '--lifecycle-logging', '--log-level', 'debug', '--keep-alive-timeout', '3'],
@@ -366,16 +356,13 @@ describe('tracing: an idle keep-alive connection', function () {
       expect(ids).to.have.length(3);
       for (const id of ids) expect(receiver.spans.find((s) => s.spanId === id), 'each request\'s span was exported').to.not.equal(undefined);
       expect((await pounce.stop()).code).to.equal(0);
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
 describe('tracing: on the SDK pounce starts, the request rides in OpenTelemetry’s context', function () {
   it('one AsyncLocalStorage store per async resource, not two; currentRequest() and the active span agree after a timer and an await', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({ app: 'tracing-retain.js', args: ['--otel-endpoint', receiver.url], env: { OTEL_BSP_SCHEDULE_DELAY: '50' } });
       for (let i = 0; i < 3; i++) {
         const answer = await get(`${pounce.url}/stores`);
@@ -383,16 +370,13 @@ describe('tracing: on the SDK pounce starts, the request rides in OpenTelemetry�
         expect(JSON.parse(answer.body)).to.deep.equal({ stores: 1, request: ids.spanId, span: ids.spanId });
       }
       expect((await pounce.stop()).code).to.equal(0);
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
 describe('tracing: with workers', function () {
   it('every worker traces its own requests (pounce.worker_id), and SIGTERM flushes them all', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'tracing-fetch.js',
         args: ['--otel-endpoint', receiver.url, '--workers', '2', '--lifecycle-logging', '--log-level', 'debug'],
@@ -411,9 +395,7 @@ describe('tracing: with workers', function () {
         const span = bySpanId.get(line.span_id as string);
         expect(span?.attributes, JSON.stringify(line)).to.include({ 'pounce.worker_id': line.worker_id, 'pounce.connection_id': line.connection_id });
       }
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
@@ -458,8 +440,7 @@ describe('tracing: a collector that is down', function () {
 
 describe('tracing: a slow collector', function () {
   it('never slows a request; a full export queue drops spans and the SDK says how many', async () => {
-    const receiver = await startOtlpReceiver({ delayMs: 1500 });
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'tracing-fetch.js',
         args: ['--otel-endpoint', receiver.url],
@@ -484,16 +465,13 @@ describe('tracing: a slow collector', function () {
       expect(result.code).to.equal(0);
       expect(pounce.nonJson).to.deep.equal([]);
       expect(receiver.spans.length).to.be.within(8, requests);
-    } finally {
-      await receiver.close();
-    }
+    }, () => startOtlpReceiver({ delayMs: 1500 }));
   });
 });
 
 describe('tracing: standard OTEL_* configuration', function () {
   it('OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, a parent-based ratio sampler; headers, gzip, a retried 503', async () => {
-    const receiver = await startOtlpReceiver({ failFirst: 1 });
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({
         app: 'tracing-fetch.js',
         args: ['--lifecycle-logging', '--log-level', 'debug'],
@@ -533,16 +511,13 @@ describe('tracing: standard OTEL_* configuration', function () {
         endpoint_source: 'OTEL_EXPORTER_OTLP_ENDPOINT',
         service_name: 'checkout',
       });
-    } finally {
-      await receiver.close();
-    }
+    }, () => startOtlpReceiver({ failFirst: 1 }));
   });
 });
 
 describe('tracing: OpenTelemetry’s own diagnostics', function () {
   it('a bad OTEL_* value is one pounce.server warn line (JSON), never raw text on stdout or stderr', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const pounce = await startPounce({ app: 'tracing-plain.js', args: ['--otel-endpoint', receiver.url], env: { OTEL_TRACES_SAMPLER: 'bogus' } });
       expect((await get(`${pounce.url}/`)).status).to.equal(200);
       const result = await pounce.stop();
@@ -554,9 +529,7 @@ describe('tracing: OpenTelemetry’s own diagnostics', function () {
       expect(diagnostics[0]).to.include({ level: 'warn', logger: 'pounce.server' });
       expect(diagnostics[0]!.msg).to.match(/OTEL_TRACES_SAMPLER value "bogus"/);
       expect(receiver.spans).to.have.length(1);
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
 
@@ -591,15 +564,12 @@ describe('tracing: without an endpoint no OpenTelemetry module is loaded', funct
   });
 
   it('with an endpoint the same recorder does see the SDK load (the check above can fail)', async () => {
-    const receiver = await startOtlpReceiver();
-    try {
+    await withReceiver(async (receiver) => {
       const { modules, answer } = await modulesLoaded('on', ['--otel-endpoint', receiver.url]);
       expect(answer.headers.traceresponse).to.match(TRACEPARENT);
       expect(modules.some((m) => m.includes('@opentelemetry/sdk-node'))).to.equal(true);
       expect(modules.some((m) => m.includes('@opentelemetry/api'))).to.equal(true);
       expect(receiver.spans).to.have.length(1);
-    } finally {
-      await receiver.close();
-    }
+    });
   });
 });
