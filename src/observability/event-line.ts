@@ -177,8 +177,8 @@ export function quotesAsPercent(path: string): string {
  * 11.6k -> 9.5k instructions, valgrind).
  */
 export class Repeated {
-  /** The line that rendered `text` for the keys below; undefined while none is valid. */
-  owner: EventLine | undefined = undefined;
+  /** The EventLine that rendered `text` for the keys below; undefined while none is valid. */
+  owner: object | undefined = undefined;
   a: unknown = undefined;
   b: unknown = undefined;
   c: unknown = undefined;
@@ -187,7 +187,7 @@ export class Repeated {
   f: unknown = undefined;
   text = '';
 
-  matches(owner: EventLine, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): boolean {
+  matches(owner: object, a: unknown, b: unknown, c: unknown, d: unknown, e: unknown, f: unknown): boolean {
     return this.owner === owner && this.a === a && this.b === b && this.c === c && this.d === d && this.e === e && this.f === f;
   }
 
@@ -202,7 +202,7 @@ export class Repeated {
     this.f = f;
   }
 
-  set(owner: EventLine, text: string): void {
+  set(owner: object, text: string): void {
     this.text = text;
     this.owner = owner;
   }
@@ -221,27 +221,53 @@ export function repeatedOn(holder: { readonly memos: unknown[] }, slot: number):
   return memo;
 }
 
+/**
+ * What JSON and text lines share: the text the field methods append to, and
+ * the runs of fields kept for reuse (EventLine.repeat).
+ */
+abstract class RunsOfFields {
+  /** JSON: the line so far; text: its ` key=value` part so far. */
+  protected body = '';
+  /** The body before the run being rendered (repeat() → endRepeat()). */
+  private beforeRun = '';
+
+  repeat(memo: Repeated, a: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): boolean {
+    if (memo.matches(this, a, b, c, d, e, f)) {
+      this.body += memo.text;
+      return true;
+    }
+    memo.rekey(a, b, c, d, e, f);
+    this.beforeRun = this.body;
+    this.body = '';
+    return false;
+  }
+
+  endRepeat(memo: Repeated): void {
+    memo.set(this, this.body);
+    this.body = this.beforeRun + this.body;
+    this.beforeRun = '';
+  }
+}
+
 /** JSON lines: `{"level":"debug","timestamp":"…","logger":"…","worker_id":1,…,"msg":"…"}`. */
-export class JsonEventLine implements EventLine {
-  private line = '';
+export class JsonEventLine extends RunsOfFields implements EventLine {
   private tail = '';
   /** The last client text written (clientTextOrNull) and its rendering. */
   private clientText = '';
   private clientTextRendered = '""';
   private readonly afterTimestamp: string;
-  /** The line before the run being rendered (repeat() → endRepeat()). */
-  private beforeRun = '';
 
   constructor(
     private readonly sink: LineSink,
     logger: string,
     workerId: number | undefined,
   ) {
+    super();
     this.afterTimestamp = '","logger":' + jsonString(logger) + (workerId === undefined ? '' : ',"worker_id":' + workerId);
   }
 
   begin(level: EventLevel, at: number, msg: string): void {
-    this.line = LEVEL_HEADS[level] + isoTimestamp(at) + this.afterTimestamp;
+    this.body = LEVEL_HEADS[level] + isoTimestamp(at) + this.afterTimestamp;
     this.tail = msgTail(msg);
   }
   beginRequestLine(
@@ -255,7 +281,7 @@ export class JsonEventLine implements EventLine {
     httpVersion: string,
     status: number,
   ): void {
-    this.line = LEVEL_HEADS[level] + isoTimestamp(at) + this.afterTimestamp;
+    this.body = LEVEL_HEADS[level] + isoTimestamp(at) + this.afterTimestamp;
     if (!memo.matches(this, clientAddr, clientPort, method, path, httpVersion, status)) {
       memo.rekey(clientAddr, clientPort, method, path, httpVersion, status);
       // An address, a method token, version digits (node's parser checked them): only the path may need escaping.
@@ -266,33 +292,18 @@ export class JsonEventLine implements EventLine {
     }
     this.tail = memo.text;
   }
-  repeat(memo: Repeated, a: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): boolean {
-    if (memo.matches(this, a, b, c, d, e, f)) {
-      this.line += memo.text;
-      return true;
-    }
-    memo.rekey(a, b, c, d, e, f);
-    this.beforeRun = this.line;
-    this.line = '';
-    return false;
-  }
-  endRepeat(memo: Repeated): void {
-    memo.set(this, this.line);
-    this.line = this.beforeRun + this.line;
-    this.beforeRun = '';
-  }
   word(key: string, value: string): void {
-    this.line += ',"' + key + '":"' + value + '"';
+    this.body += ',"' + key + '":"' + value + '"';
   }
   str(key: string, value: string): void {
-    this.line += ',"' + key + '":' + jsonString(value);
+    this.body += ',"' + key + '":' + jsonString(value);
   }
   strOrNull(key: string, value: string | undefined): void {
-    this.line += ',"' + key + '":' + (value === undefined ? 'null' : jsonString(value));
+    this.body += ',"' + key + '":' + (value === undefined ? 'null' : jsonString(value));
   }
   clientTextOrNull(key: string, value: string | undefined): void {
     if (value === undefined) {
-      this.line += ',"' + key + '":null';
+      this.body += ',"' + key + '":null';
       return;
     }
     // A connection's requests bring the same User-Agent: render it once.
@@ -301,20 +312,20 @@ export class JsonEventLine implements EventLine {
       // One scan in the common case: nothing to escape means no control character either.
       this.clientTextRendered = needsEscape(value) ? jsonString(escapeControls(value)) : '"' + value + '"';
     }
-    this.line += ',"' + key + '":' + this.clientTextRendered;
+    this.body += ',"' + key + '":' + this.clientTextRendered;
   }
   int(key: string, value: number): void {
-    this.line += ',"' + key + '":' + value;
+    this.body += ',"' + key + '":' + value;
   }
   ms(key: string, value: number): void {
-    this.line += ',"' + key + '":' + msString(value);
+    this.body += ',"' + key + '":' + msString(value);
   }
   bool(key: string, value: boolean): void {
-    this.line += ',"' + key + '":' + value;
+    this.body += ',"' + key + '":' + value;
   }
   end(): void {
-    const line = this.line + this.tail;
-    this.line = '';
+    const line = this.body + this.tail;
+    this.body = '';
     this.sink.write(line);
   }
 }
@@ -352,18 +363,15 @@ export function textMessage(msg: string): string {
 }
 
 /** Text lines: `10:15:33.625 INFO  pounce.lifecycle Response completed  worker_id=1 event=… key=value`. */
-export class TextEventLine implements EventLine {
+export class TextEventLine extends RunsOfFields implements EventLine {
   private line = '';
   /** ` key=value` for each field; the first gets one more space at end(). */
-  private fields = '';
   private readonly levels: Record<EventLevel, string>;
   private readonly afterLevel: string;
   /** The last client text written (clientTextOrNull) and its rendering. */
   private clientText = '';
   private clientTextRendered = '""';
   private readonly workerField: string;
-  /** The fields before the run being rendered (repeat() → endRepeat()). */
-  private beforeRun = '';
 
   constructor(
     private readonly sink: LineSink,
@@ -371,6 +379,7 @@ export class TextEventLine implements EventLine {
     workerId: number | undefined,
     color: boolean,
   ) {
+    super();
     this.levels = {
       debug: textLevel('debug', color),
       info: textLevel('info', color),
@@ -383,7 +392,7 @@ export class TextEventLine implements EventLine {
 
   begin(level: EventLevel, at: number, msg: string): void {
     this.line = textTime(at) + ' ' + this.levels[level] + this.afterLevel + textMessage(msg);
-    this.fields = this.workerField;
+    this.body = this.workerField;
   }
   beginRequestLine(
     level: EventLevel,
@@ -404,32 +413,17 @@ export class TextEventLine implements EventLine {
       memo.set(this, clientAddr + ':' + clientPort + ' - "' + method + ' ' + inner + ' HTTP/' + httpVersion + '" ' + status);
     }
     this.line = textTime(at) + ' ' + this.levels[level] + this.afterLevel + memo.text;
-    this.fields = this.workerField;
-  }
-  repeat(memo: Repeated, a: unknown, b?: unknown, c?: unknown, d?: unknown, e?: unknown, f?: unknown): boolean {
-    if (memo.matches(this, a, b, c, d, e, f)) {
-      this.fields += memo.text;
-      return true;
-    }
-    memo.rekey(a, b, c, d, e, f);
-    this.beforeRun = this.fields;
-    this.fields = '';
-    return false;
-  }
-  endRepeat(memo: Repeated): void {
-    memo.set(this, this.fields);
-    this.fields = this.beforeRun + this.fields;
-    this.beforeRun = '';
+    this.body = this.workerField;
   }
   // Each method appends ` key=` + value in one expression: once inlined, ` key=` is one constant.
   word(key: string, value: string): void {
-    this.fields += ' ' + key + '=' + value;
+    this.body += ' ' + key + '=' + value;
   }
   str(key: string, value: string): void {
-    this.fields += ' ' + key + '=' + textValue(value);
+    this.body += ' ' + key + '=' + textValue(value);
   }
   strOrNull(key: string, value: string | undefined): void {
-    if (value !== undefined) this.fields += ' ' + key + '=' + textValue(value);
+    if (value !== undefined) this.body += ' ' + key + '=' + textValue(value);
   }
   clientTextOrNull(key: string, value: string | undefined): void {
     if (value === undefined) return;
@@ -439,22 +433,22 @@ export class TextEventLine implements EventLine {
       // A User-Agent holds spaces (so it is quoted) but rarely anything to escape: two scans, not four.
       this.clientTextRendered = value !== '' && !NEEDS_QUOTES.test(value) ? value : !needsEscape(value) ? '"' + value + '"' : textValue(escapeControls(value));
     }
-    this.fields += ' ' + key + '=' + this.clientTextRendered;
+    this.body += ' ' + key + '=' + this.clientTextRendered;
   }
   int(key: string, value: number): void {
-    this.fields += ' ' + key + '=' + value;
+    this.body += ' ' + key + '=' + value;
   }
   ms(key: string, value: number): void {
-    this.fields += ' ' + key + '=' + (Number.isInteger(value) ? value.toFixed(1) : msString(value));
+    this.body += ' ' + key + '=' + (Number.isInteger(value) ? value.toFixed(1) : msString(value));
   }
   bool(key: string, value: boolean): void {
-    this.fields += ' ' + key + '=' + value;
+    this.body += ' ' + key + '=' + value;
   }
   end(): void {
-    const fields = this.fields;
+    const fields = this.body;
     const line = fields === '' ? this.line + '\n' : this.line + ' ' + fields + '\n';
     this.line = '';
-    this.fields = '';
+    this.body = '';
     this.sink.write(line);
   }
 }
