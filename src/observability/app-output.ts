@@ -18,6 +18,7 @@
  * were made. Only the CLI installs this (the process is pounce's); serve()
  * called from a program leaves that program's console alone.
  */
+import { Buffer } from 'node:buffer';
 import { Writable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { format, inspect, type InspectOptions } from 'node:util';

@@ -1,3 +1,4 @@
+import { Buffer } from 'node:buffer';
 import { fstatSync, writeSync } from 'node:fs';
 
 export interface LineWriterOptions {

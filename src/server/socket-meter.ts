@@ -1,3 +1,5 @@
+// The module's binding, not the global: on Node 20 the global `Buffer` is an accessor, run on every read.
+import { Buffer } from 'node:buffer';
 import type { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Connection } from './connection.js';
