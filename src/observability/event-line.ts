@@ -13,6 +13,7 @@
  */
 import { isoTimestamp, textTime } from './clock.js';
 import { escapeControls } from '../server/path.js';
+import { flattened } from './flat-string.js';
 
 export type EventLevel = 'debug' | 'info' | 'warn' | 'error';
 
@@ -153,7 +154,7 @@ const MSG_TAILS = new Map<string, string>();
 function msgTail(msg: string): string {
   let tail = MSG_TAILS.get(msg);
   if (tail === undefined) {
-    tail = ',"msg":' + jsonString(msg) + '}\n';
+    tail = flattened(',"msg":' + jsonString(msg) + '}\n');
     if (MSG_TAILS.size < 256) MSG_TAILS.set(msg, tail);
   }
   return tail;
@@ -203,7 +204,7 @@ export class Repeated {
   }
 
   set(owner: object, text: string): void {
-    this.text = text;
+    this.text = flattened(text);
     this.owner = owner;
   }
 }
@@ -263,7 +264,7 @@ export class JsonEventLine extends RunsOfFields implements EventLine {
     workerId: number | undefined,
   ) {
     super();
-    this.afterTimestamp = '","logger":' + jsonString(logger) + (workerId === undefined ? '' : ',"worker_id":' + workerId);
+    this.afterTimestamp = flattened('","logger":' + jsonString(logger) + (workerId === undefined ? '' : ',"worker_id":' + workerId));
   }
 
   begin(level: EventLevel, at: number, msg: string): void {
@@ -310,7 +311,7 @@ export class JsonEventLine extends RunsOfFields implements EventLine {
     if (value !== this.clientText) {
       this.clientText = value;
       // One scan in the common case: nothing to escape means no control character either.
-      this.clientTextRendered = needsEscape(value) ? jsonString(escapeControls(value)) : '"' + value + '"';
+      this.clientTextRendered = flattened(needsEscape(value) ? jsonString(escapeControls(value)) : '"' + value + '"');
     }
     this.body += ',"' + key + '":' + this.clientTextRendered;
   }
@@ -381,13 +382,13 @@ export class TextEventLine extends RunsOfFields implements EventLine {
   ) {
     super();
     this.levels = {
-      debug: textLevel('debug', color),
-      info: textLevel('info', color),
-      warn: textLevel('warn', color),
-      error: textLevel('error', color),
+      debug: flattened(textLevel('debug', color)),
+      info: flattened(textLevel('info', color)),
+      warn: flattened(textLevel('warn', color)),
+      error: flattened(textLevel('error', color)),
     };
-    this.afterLevel = ' ' + logger + ' ';
-    this.workerField = workerId === undefined ? '' : ' worker_id=' + workerId;
+    this.afterLevel = flattened(' ' + logger + ' ');
+    this.workerField = flattened(workerId === undefined ? '' : ' worker_id=' + workerId);
   }
 
   begin(level: EventLevel, at: number, msg: string): void {
@@ -431,7 +432,9 @@ export class TextEventLine extends RunsOfFields implements EventLine {
     if (value !== this.clientText) {
       this.clientText = value;
       // A User-Agent holds spaces (so it is quoted) but rarely anything to escape: two scans, not four.
-      this.clientTextRendered = value !== '' && !NEEDS_QUOTES.test(value) ? value : !needsEscape(value) ? '"' + value + '"' : textValue(escapeControls(value));
+      this.clientTextRendered = flattened(
+        value !== '' && !NEEDS_QUOTES.test(value) ? value : !needsEscape(value) ? '"' + value + '"' : textValue(escapeControls(value)),
+      );
     }
     this.body += ' ' + key + '=' + this.clientTextRendered;
   }
