@@ -104,7 +104,7 @@ export class LifecycleEmitter implements Observer {
     line.begin('warn', rec.finishedAt, EVENT_MESSAGES.ClientDisconnected);
     line.word('event', 'ClientDisconnected');
     line.int('connection_id', rec.conn.id);
-    line.bool('during_streaming', rec.res.headersSent);
+    line.bool('during_streaming', rec.headSent);
     line.str('client_addr', rec.clientAddr);
     line.word('method', rec.method);
     line.str('path', rec.path);
@@ -122,7 +122,7 @@ export class LifecycleEmitter implements Observer {
     line.word('event', 'RequestAborted');
     line.int('connection_id', rec.conn.id);
     endedFields(line, rec);
-    line.bool('during_streaming', rec.res.headersSent);
+    line.bool('during_streaming', rec.headSent);
     line.str('client_addr', rec.clientAddr);
     line.word('method', rec.method);
     line.str('path', rec.path);

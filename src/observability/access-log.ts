@@ -27,7 +27,7 @@ export class AccessLog implements Observer {
   }
 
   clientDisconnected(rec: RequestRecord): void {
-    this.line(rec, rec.res.headersSent ? rec.status : CLIENT_CLOSED_REQUEST);
+    this.line(rec, rec.headSent ? rec.status : CLIENT_CLOSED_REQUEST);
   }
 
   requestAborted(rec: RequestRecord): void {

@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { CloseReason, Protocol } from '../lifecycle/events.js';
 import type { EndCause, EndedBy, RequestRecord } from './request-record.js';
+import type { Tracker } from './tracker.js';
 
 /** What pounce knows about one client connection, from accept to close. */
 export class Connection {
@@ -49,6 +50,8 @@ export class Connection {
     readonly id: number,
     readonly acceptedAt: number,
     readonly socket: Socket,
+    /** The tracker that follows it (told when one of its responses finishes). */
+    readonly tracker: Tracker,
   ) {
     this.peerAddr = socket.remoteAddress;
     this.peerPort = socket.remotePort;

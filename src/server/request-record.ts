@@ -60,6 +60,8 @@ export class RequestRecord {
   scheme = 'http';
   /** The socket died with part of this response still unsent (it never reached the client whole). */
   cutShort = false;
+  /** Ended: its response finished or its connection closed (a request ends once). */
+  ended = false;
   /** Reported as slow already (the sweep reports each request once). */
   slowReported = false;
   /** Body meter state (socket-meter.ts). */
@@ -81,6 +83,16 @@ export class RequestRecord {
 
   get httpVersion(): string {
     return this.req.httpVersion;
+  }
+
+  /**
+   * The response head reached the socket (the meter saw it go out). Not
+   * `res.headersSent`, which is true as soon as the head is rendered: a
+   * pipelined response waiting its turn, or a head set but never written,
+   * never reached the client.
+   */
+  get headSent(): boolean {
+    return this.frame !== Frame.Unstarted;
   }
 
   get durationMs(): number {

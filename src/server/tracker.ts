@@ -1,3 +1,4 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Socket } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { nowMs } from '../observability/clock.js';
@@ -28,6 +29,33 @@ const kConnection = Symbol('pounce.connection');
 
 type TrackedSocket = Socket & { [kConnection]?: Connection };
 
+/**
+ * node:http publishes each response's 'finish' here (every server of the
+ * process, one subscriber for all trackers): a response that went out whole
+ * ends its request. One channel message per response costs less than a
+ * listener added to each response (events.addListener and its checks), and
+ * needs nothing of the response's prototype. A response that never finishes
+ * ends with its connection (Tracker.socketClosed).
+ */
+const RESPONSE_FINISH = 'http.server.response.finish';
+
+interface ResponseFinish {
+  response: ServerResponse;
+  socket: Socket;
+}
+
+function onResponseFinish(message: unknown): void {
+  const { response, socket } = message as ResponseFinish;
+  const conn = (socket as TrackedSocket)[kConnection];
+  const first = conn?.first;
+  if (first === undefined) return;
+  const rec = first.res === response ? first : conn!.find(response);
+  if (rec !== undefined) conn!.tracker.endRequest(rec);
+}
+
+/** Trackers alive: the channel is listened to while there is one (with none, node:http skips the message). */
+let liveTrackers = 0;
+
 /** What a connection refused at maxConnections gets, at once. */
 const REFUSED_RESPONSE =
   'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\n\r\nService Unavailable\n';
@@ -38,9 +66,9 @@ const REFUSED_RESPONSE =
  * disconnected or aborted, then completed. It owns the one periodic sweep
  * that finds requests still in flight past the slow threshold.
  *
- * It observes node:http's own objects from the outside (the socket, the
- * response's 'close' event): nothing depends on the prototype of the req/res
- * the app gets.
+ * It observes node:http's own objects from the outside (the socket, node:http's
+ * diagnostics channel): nothing depends on the prototype of the req/res the
+ * app gets.
  */
 export class Tracker {
   readonly connections = new Set<Connection>();
@@ -52,8 +80,7 @@ export class Tracker {
   readonly tracing: RequestTracing | undefined;
   readonly proxies: TrustedProxies | undefined;
   private readonly failed = new Set<Observer>();
-  /** One 'close' listener shared by every response (`this` is the response): no closure per request. */
-  private readonly onResponseClose: (this: ServerResponse) => void;
+  private stopped = false;
 
   constructor(private readonly options: TrackerOptions) {
     this.nextId = options.idStart;
@@ -61,12 +88,7 @@ export class Tracker {
     this.observers = options.observers;
     this.tracing = options.tracing;
     this.proxies = options.proxies;
-    const tracker = this;
-    this.onResponseClose = function onResponseClose(this: ServerResponse) {
-      const conn = tracker.connectionOf(this.req.socket);
-      const rec = conn?.find(this);
-      if (rec !== undefined) tracker.responseClosed(rec);
-    };
+    if (liveTrackers++ === 0) subscribe(RESPONSE_FINISH, onResponseFinish);
     if (options.slowThresholdMs > 0 && this.observers.some((o) => o.requestSlow)) {
       // One sweep for all requests, never a timer per request: within a quarter
       // of the threshold (at most 1 s) of a request turning slow, it is reported.
@@ -78,17 +100,12 @@ export class Tracker {
 
   /** A socket was accepted. */
   accept(socket: Socket): Connection {
-    const conn = new Connection(this.nextId, nowMs(), socket);
+    const conn = new Connection(this.nextId, nowMs(), socket, this);
     this.nextId += this.stride;
     (socket as TrackedSocket)[kConnection] = conn;
     this.connections.add(conn);
     meterSocket(socket, conn);
-    socket.once('close', () => {
-      // node:http tells the response about the close in a 'close' listener added
-      // after ours: let it run first, so the request's event precedes ConnectionCompleted.
-      if (conn.inflight > 0) process.nextTick(() => this.socketClosed(conn));
-      else this.socketClosed(conn);
-    });
+    socket.once('close', () => this.socketClosed(conn));
     if (this.options.maxConnections > 0 && this.liveConnections >= this.options.maxConnections) {
       // Answered at once and closed, not held until a request arrives (or never does).
       conn.refused = true;
@@ -110,8 +127,6 @@ export class Tracker {
     const rec = new RequestRecord(conn, req, res, nowMs(), method, path, deferred);
     conn.add(rec);
     if (this.proxies?.trusts(conn.clientAddr)) this.proxies.apply(rec);
-    // node:http emits 'close' once per response: after 'finish', or when the socket dies first.
-    res.on('close', this.onResponseClose);
     if (deferred) {
       conn.healthRequests++;
       return rec;
@@ -136,6 +151,8 @@ export class Tracker {
 
   /** The upgrade was answered: 101 (the socket now carries WebSocket frames) or a refusal. */
   finishUpgrade(rec: RequestRecord, status: number): void {
+    if (rec.ended) return;
+    rec.ended = true;
     rec.finishedAt = nowMs();
     rec.status = status;
     rec.completed = true;
@@ -148,12 +165,12 @@ export class Tracker {
   private announce(rec: RequestRecord): void {
     rec.conn.requestsStarted++;
     this.beginTrace(rec);
-    this.open(rec.conn);
+    // Tested here, not in open(): a connection opens once, its other requests skip the call.
+    if (!rec.conn.opened) this.open(rec.conn);
     this.tell('requestStarted', rec);
   }
 
   private open(conn: Connection): void {
-    if (conn.opened) return;
     conn.opened = true;
     for (const o of this.observers) {
       if (o.connectionOpened === undefined) continue;
@@ -171,13 +188,16 @@ export class Tracker {
     rec.endCause ??= cause;
   }
 
-  responseClosed(rec: RequestRecord): void {
+  /** The response finished, or its connection closed first: the request ends (once). */
+  endRequest(rec: RequestRecord): void {
+    if (rec.ended) return;
+    rec.ended = true;
     const conn = rec.conn;
+    conn.remove(rec);
     const res = rec.res;
     rec.finishedAt = nowMs();
     // A head that never went out is no status; pounce's own raw answer (408, 400) set one already.
-    if (res.headersSent) rec.status = res.statusCode;
-    conn.remove(rec);
+    if (rec.headSent) rec.status = res.statusCode;
     rec.completed = res.writableFinished && !rec.cutShort;
     if (rec.deferred) {
       // A health check passed through to the app is invisible unless it failed
@@ -185,7 +205,7 @@ export class Tracker {
       if (!(rec.completed && rec.status >= 500)) return;
       conn.healthRequests--;
       this.beginTrace(rec);
-      this.open(conn);
+      if (!conn.opened) this.open(conn);
       this.tell('requestStarted', rec);
     }
     conn.bytesSent += rec.bytesSent;
@@ -206,6 +226,10 @@ export class Tracker {
   }
 
   private socketClosed(conn: Connection): void {
+    // What is still in flight ends with the connection: the response being
+    // written, and pipelined ones still waiting their turn (node:http never
+    // tells those of the close). Oldest first, before ConnectionCompleted.
+    while (conn.first !== undefined) this.endRequest(conn.first);
     this.connections.delete(conn);
     if (!conn.refused) this.liveConnections--;
     const now = nowMs();
@@ -216,7 +240,7 @@ export class Tracker {
       if (conn.socket.bytesRead === 0 && (conn.reason === undefined || conn.reason === 'shutdown')) return;
       this.open(conn);
     }
-    if (conn.reason === undefined) conn.reason = conn.inflight > 0 || conn.lastDisconnected ? 'client_disconnect' : 'complete';
+    if (conn.reason === undefined) conn.reason = conn.lastDisconnected ? 'client_disconnect' : 'complete';
     for (const o of this.observers) {
       if (o.connectionCompleted === undefined) continue;
       try {
@@ -295,6 +319,9 @@ export class Tracker {
 
   stop(): void {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.stopped) return;
+    this.stopped = true;
+    if (--liveTrackers === 0) unsubscribe(RESPONSE_FINISH, onResponseFinish);
   }
 }
 

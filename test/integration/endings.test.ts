@@ -106,6 +106,35 @@ describe('who ended it: every ending in the record', function () {
     expect(access).to.include({ status: 200, complete: false, ended_by: 'client', bytes_sent: gone.bytes_sent });
     await pounce.stop();
   });
+
+  it('pipelined requests still waiting their turn when the client leaves: each one is logged, 499, none lost', async () => {
+    const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
+    const c = await rawConnection(pounce.port);
+    // Three requests in one write: node:http calls the app for each at once and queues the later responses.
+    c.socket.write(
+      'GET /slow?ms=500 HTTP/1.1\r\nHost: x\r\n\r\n' + 'GET /status?code=201 HTTP/1.1\r\nHost: x\r\n\r\n' + 'GET /status?code=202 HTTP/1.1\r\nHost: x\r\n\r\n',
+    );
+    while (pounce.events('RequestStarted').length < 3) await sleep(20);
+    await sleep(100);
+    c.socket.destroy();
+    const closed = await pounce.waitForEvent('ConnectionCompleted', (l) => l.reason === 'client_disconnect');
+    expect(c.received(), 'no response went out').to.equal('');
+    const gone = pounce.events('ClientDisconnected').filter((l) => l.connection_id === closed.connection_id);
+    expect(gone.map((l) => l.path)).to.deep.equal(['/slow', '/status', '/status']);
+    // The queued responses had their heads rendered (res.headersSent) but never written: not streaming.
+    for (const l of gone) expect(l).to.include({ during_streaming: false, bytes_sent: 0 });
+    const access = pounce.lines.filter((l) => l.logger === 'pounce.access' && l.connection_id === closed.connection_id);
+    expect(access.map((l) => [l.path, l.status, l.complete, l.ended_by])).to.deep.equal([
+      ['/slow', 499, false, 'client'],
+      ['/status', 499, false, 'client'],
+      ['/status', 499, false, 'client'],
+    ]);
+    // Every request's lines come before its connection's last one.
+    const lastRequestLine = Math.max(...[...gone, ...access].map((l) => pounce.lines.indexOf(l)));
+    expect(lastRequestLine).to.be.lessThan(pounce.lines.indexOf(closed));
+    await pounce.stop();
+    expectValidLifecycleLines(pounce.lines);
+  });
 });
 
 describe('no answer inside an answer (400 injection)', function () {

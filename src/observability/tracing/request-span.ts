@@ -301,7 +301,7 @@ export class RequestTracer implements Observer, RequestTracing {
     if (disconnected && (rec.endedBy ?? 'client') === 'client') {
       span.addEvent(
         'client.disconnected',
-        { 'pounce.during_streaming': res.headersSent, 'pounce.bytes_sent': rec.bytesSent },
+        { 'pounce.during_streaming': rec.headSent, 'pounce.bytes_sent': rec.bytesSent },
         rec.finishedAt,
       );
     }
@@ -309,7 +309,7 @@ export class RequestTracer implements Observer, RequestTracing {
       if (rec.appError !== undefined) recordError(span, rec.appError, rec.finishedAt);
       return;
     }
-    if (!disconnected || res.headersSent) span.setAttribute('http.response.status_code', rec.status);
+    if (!disconnected || rec.headSent) span.setAttribute('http.response.status_code', rec.status);
     const err = rec.appError;
     if (err !== undefined) {
       recordError(span, err, rec.finishedAt);
