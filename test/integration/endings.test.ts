@@ -107,6 +107,21 @@ describe('who ended it: every ending in the record', function () {
     await pounce.stop();
   });
 
+  it('a head set with writeHead but never written: the client that leaves is a 499, not streaming', async () => {
+    const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
+    const c = await rawConnection(pounce.port);
+    c.socket.write('GET /head-then-hang HTTP/1.1\r\nHost: x\r\n\r\n');
+    await pounce.waitForEvent('RequestStarted', (l) => l.path === '/head-then-hang');
+    await sleep(100);
+    c.socket.destroy();
+    const gone = await pounce.waitForEvent('ClientDisconnected', (l) => l.path === '/head-then-hang');
+    expect(c.received(), 'nothing reached the client').to.equal('');
+    expect(gone).to.include({ during_streaming: false, bytes_sent: 0 });
+    const access = await pounce.waitFor((l) => l.logger === 'pounce.access' && l.path === '/head-then-hang');
+    expect(access).to.include({ status: 499, complete: false, ended_by: 'client' });
+    await pounce.stop();
+  });
+
   it('pipelined requests still waiting their turn when the client leaves: each one is logged, 499, none lost', async () => {
     const pounce = await startPounce({ app: 'node-hello.js', args: ['--lifecycle-logging', '--log-level', 'debug'] });
     const c = await rawConnection(pounce.port);
