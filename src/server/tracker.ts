@@ -47,10 +47,10 @@ interface ResponseFinish {
 function onResponseFinish(message: unknown): void {
   const { response, socket } = message as ResponseFinish;
   const conn = (socket as TrackedSocket)[kConnection];
-  const first = conn?.first;
-  if (first === undefined) return;
-  const rec = first.res === response ? first : conn!.find(response);
-  if (rec !== undefined) conn!.tracker.endRequest(rec);
+  // Untracked: another server's socket, or a health or metrics answer (no record).
+  if (conn === undefined || conn.first === undefined) return;
+  const rec = conn.first.res === response ? conn.first : conn.find(response);
+  if (rec !== undefined) conn.tracker.endRequest(rec);
 }
 
 /** Trackers alive: the channel is listened to while there is one (with none, node:http skips the message). */
