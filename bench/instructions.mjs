@@ -19,7 +19,7 @@
 // major GC more or less in the window, a function re-optimized or not. The
 // second column leaves their functions out (by symbol, from callgrind's
 // per-function counts): what the server's own code and node's cost, which
-// repeat runs of one build reproduce within a few hundred instructions. It
+// repeat runs of one build reproduce within ~1k instructions. It
 // is the column to compare builds by; the first is what a request costs in
 // all. Needs valgrind and h2load (apt-get install -y valgrind nghttp2-client).
 // Takes ~1-3 min per variant.
