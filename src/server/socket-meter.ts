@@ -24,7 +24,7 @@ import { Frame, type RequestRecord } from './request-record.js';
  */
 
 type NodeSocket = Socket & {
-  _httpMessage?: (ServerResponse & { _header?: string | null; chunkedEncoding?: boolean }) | null;
+  _httpMessage?: (ServerResponse & { _header?: string | null; chunkedEncoding?: boolean; _contentLength?: number | null }) | null;
   _handle?: { writeQueueSize?: number } | null;
   _writableState?: { writing?: boolean; writelen?: number };
 };
@@ -80,7 +80,7 @@ function countWrite(rec: RequestRecord, res: NonNullable<NodeSocket['_httpMessag
   }
   switch (rec.frame) {
     case Frame.Plain:
-      rec.bytesSent += bytes >= 0 ? bytes : stringBodyBytes(text!, headChars, encoding);
+      rec.bytesSent += bytes >= 0 ? bytes : stringBodyBytes(text!, headChars, encoding, res._contentLength);
       return;
     case Frame.Size:
       // A size line, or the terminator ("0\r\n" + trailers + "\r\n"), which stays in this state.
@@ -90,7 +90,7 @@ function countWrite(rec: RequestRecord, res: NonNullable<NodeSocket['_httpMessag
       rec.frame = Frame.Data;
       return;
     case Frame.Data:
-      rec.bytesSent += bytes >= 0 ? bytes : stringBodyBytes(text!, headChars, encoding);
+      rec.bytesSent += bytes >= 0 ? bytes : stringBodyBytes(text!, headChars, encoding, undefined);
       rec.frame = Frame.DataCrlf;
       return;
     case Frame.DataCrlf:
@@ -103,15 +103,25 @@ function countWrite(rec: RequestRecord, res: NonNullable<NodeSocket['_httpMessag
  * The bytes `text` puts on the wire after its first `headChars` characters
  * (node:http glues the head, latin1, in front of a response's first string).
  *
- * The whole string is measured, not a slice of it: socket.write flattens it
- * next anyway, and a slice takes byteLength's slow path (valgrind: ~1.6k
- * instructions a response more). When every character is one byte, so is
- * every character of the head.
+ * A body given whole to `res.end()` (how nearly every framework answers) was
+ * measured by node:http already: it is the response's Content-Length
+ * (`_contentLength`). When that equals the body's character count, every
+ * character is one byte and measuring again is waste (~500 instructions and
+ * a call into C++ per response, valgrind). A body with multi-byte
+ * characters, or a first write shorter than a declared Content-Length, is
+ * measured. (An app that declares a multi-byte body's character count as
+ * its length sends a broken response; its count follows the declaration.)
+ *
+ * Otherwise the whole string is measured, not a slice of it: socket.write
+ * flattens it next anyway, and a slice takes byteLength's slow path
+ * (valgrind: ~1.6k instructions a response more). When every character is
+ * one byte, so is every character of the head.
  */
-function stringBodyBytes(text: string, headChars: number, encoding: unknown): number {
+function stringBodyBytes(text: string, headChars: number, encoding: unknown, contentLength: number | null | undefined): number {
   if (typeof encoding === 'string' && encoding !== 'utf8' && encoding !== 'utf-8') {
     return Buffer.byteLength(headChars > 0 ? text.slice(headChars) : text, encoding as BufferEncoding);
   }
+  if (contentLength === text.length - headChars) return contentLength;
   const whole = Buffer.byteLength(text);
   if (headChars === 0) return whole;
   if (whole === text.length) return whole - headChars;

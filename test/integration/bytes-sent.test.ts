@@ -24,6 +24,8 @@ describe('bytes_sent: body bytes, whatever the characters and the encoding', () 
     ['/latin1-encoding', 4],
     ['/hex', 5],
     ['/base64-sized', 5],
+    ['/declared-then-parts', 6],
+    ['/declared-utf8', Buffer.byteLength('h\u00e9llo')],
     ['/chunked-utf8', Buffer.byteLength('é✓✓x')],
     ['/chunked-head-only', Buffer.byteLength('\u00fc')],
   ];
