@@ -1,4 +1,4 @@
-import { OutgoingMessage, type ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import {
   context,
@@ -380,9 +380,21 @@ function setIds(rec: RequestRecord, ids: SpanContext): void {
 
 /**
  * Where node:http keeps the headers set with setHeader: `{ [lowercase name]: [name, value] }`
- * (null until the first), under a module-private symbol, found on an instance.
+ * (null until the first), under a module-private symbol, found on the first
+ * response (undefined until then; null: not found, setHeader is used).
+ *
+ * Not found on an OutgoingMessage made for the purpose as this module loads:
+ * one constructed there gives the constructor's property stores a second
+ * object shape, and every response of the process then pays for generic
+ * stores (valgrind: StoreIC in OutgoingMessage, ~450 instructions a
+ * request, logging and tracing off).
  */
-const OUT_HEADERS = Object.getOwnPropertySymbols(new OutgoingMessage()).find((s) => s.description === 'kOutHeaders');
+let outHeaders: symbol | null | undefined;
+
+function outHeadersOf(res: ServerResponse): symbol | null {
+  outHeaders ??= Object.getOwnPropertySymbols(res).find((s) => s.description === 'kOutHeaders') ?? null;
+  return outHeaders;
+}
 
 type HeaderStore = Record<string, [string, string]>;
 
@@ -395,12 +407,13 @@ type HeaderStore = Record<string, [string, string]>;
  * written head see it as they would; where that store is not found, setHeader.
  */
 export function setTraceResponse(res: ServerResponse, value: string): void {
-  const store = OUT_HEADERS === undefined ? undefined : (res as unknown as Record<symbol, HeaderStore | null | undefined>)[OUT_HEADERS];
-  if (store === undefined) {
+  const key = outHeadersOf(res);
+  const store = key === null ? undefined : (res as unknown as Record<symbol, HeaderStore | null | undefined>)[key];
+  if (key === null || store === undefined) {
     res.setHeader('traceresponse', value);
     return;
   }
-  const headers = store ?? ((res as unknown as Record<symbol, HeaderStore>)[OUT_HEADERS!] = Object.create(null) as HeaderStore);
+  const headers = store ?? ((res as unknown as Record<symbol, HeaderStore>)[key] = Object.create(null) as HeaderStore);
   headers.traceresponse = ['traceresponse', value];
 }
 
