@@ -3,7 +3,7 @@ import { roundMs } from '../observability/clock.js';
 import { repeatSlot, repeatedOn, type EventLine } from '../observability/event-line.js';
 import { eventLineFor } from '../observability/logger.js';
 import type { Connection } from '../server/connection.js';
-import type { Observer } from '../server/observer.js';
+import type { Observer, RequestHook } from '../server/observer.js';
 import type { RequestRecord } from '../server/request-record.js';
 import { isEventStream } from '../server/tracker.js';
 import { EVENT_MESSAGES } from './events.js';
@@ -29,6 +29,18 @@ export class LifecycleEmitter implements Observer {
     this.debug = lifecycle.isLevelEnabled('debug');
     this.info = lifecycle.isLevelEnabled('info');
     this.warn = lifecycle.isLevelEnabled('warn');
+  }
+
+  listens(hook: RequestHook): boolean {
+    switch (hook) {
+      case 'requestStarted':
+        return this.debug;
+      case 'responseCompleted':
+        // Below debug, a slow response is still reported (at info).
+        return this.info;
+      default:
+        return this.warn;
+    }
   }
 
   connectionOpened(conn: Connection): void {

@@ -24,7 +24,16 @@ export interface Observer {
   /** The server (a timeout, the drain, a protocol error) or the app (an error mid-response) ended the request. */
   requestAborted?(rec: RequestRecord): void;
   connectionCompleted?(conn: Connection, now: number): void;
+  /**
+   * False when a request hook it has would never do anything (its level is
+   * off): the tracker then never calls it. Asked once, when the tracker is
+   * made. Absent: every hook it has is called.
+   */
+  listens?(hook: RequestHook): boolean;
 }
+
+/** The hooks called per request (the tracker keeps a list of listeners for each). */
+export type RequestHook = 'requestStarted' | 'responseCompleted' | 'clientDisconnected' | 'requestAborted';
 
 /**
  * Tracing's part, which is not an observer: it starts the request's span and
