@@ -23,6 +23,13 @@
 // is the column to compare builds by; the first is what a request costs in
 // all. Needs valgrind and h2load (apt-get install -y valgrind nghttp2-client).
 // Takes ~1-3 min per variant.
+//
+// --cache-sim adds valgrind's simulated caches and branch predictor (twice as
+// slow): per request, the instruction-cache misses (I1, 32 KiB, the host's
+// geometry), data-cache read misses (D1) and mispredicted branches. Two
+// servers with the same instruction count can differ in these, and each
+// costs cycles that the instruction count does not show: a request that runs
+// more distinct code misses more in the instruction cache.
 
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -32,10 +39,12 @@ import { CLI, HOST, ROOT, VARIANTS, fail, makeTemp, sleep, snapshotPounce } from
 const args = process.argv.slice(2);
 let only;
 let requests = 20000;
+let cacheSim = false;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--only') only = args[++i].split(',');
   else if (args[i] === '--requests') requests = Number(args[++i]);
-  else fail(`unknown option ${args[i]}; usage: node bench/instructions.mjs [--only a,b] [--requests N]`);
+  else if (args[i] === '--cache-sim') cacheSim = true;
+  else fail(`unknown option ${args[i]}; usage: node bench/instructions.mjs [--only a,b] [--requests N] [--cache-sim]`);
 }
 if (!(requests >= 10000)) fail('--requests must be at least 10000 (fewer leave JIT warm-up in the difference)');
 for (const tool of ['valgrind', 'h2load']) {
@@ -73,12 +82,23 @@ function withoutGcAndCompiler(file, name) {
   return total;
 }
 
+/** callgrind's event totals (Ir, and with --cache-sim I1mr, D1mr, Bcm, Bim, ...) from its output file. */
+function eventTotals(file, name) {
+  const text = readFileSync(file, 'utf8');
+  const events = /^events: (.*)$/m.exec(text);
+  const totals = /^(?:summary|totals): (.*)$/m.exec(text);
+  if (!events || !totals) fail(`${name}: no event totals in callgrind's output`);
+  const values = totals[1].trim().split(/\s+/).map(Number);
+  return Object.fromEntries(events[1].trim().split(/\s+/).map((event, i) => [event, values[i] ?? 0]));
+}
+
 /** Instructions of the server after `count` requests (and its exit): in all, and without GC and compiler. */
 async function count(variant, total) {
   const argv = variant.cmd.map((a) => a.replace('{port}', String(port)).replace('{pounce}', pounceDir));
   const out = join(tmp, 'callgrind.out');
   const log = join(tmp, 'valgrind.log');
-  const child = spawn('valgrind', ['--tool=callgrind', '--smc-check=all-non-file', `--callgrind-out-file=${out}`, `--log-file=${log}`, process.execPath, ...argv], {
+  const simulate = cacheSim ? ['--cache-sim=yes', '--branch-sim=yes'] : [];
+  const child = spawn('valgrind', ['--tool=callgrind', ...simulate, '--smc-check=all-non-file', `--callgrind-out-file=${out}`, `--log-file=${log}`, process.execPath, ...argv], {
     cwd: ROOT,
     stdio: ['ignore', 'ignore', 'ignore'],
     env: { ...process.env, ...variant.env, PORT: String(port), NODE_ENV: 'production' },
@@ -104,8 +124,9 @@ async function count(variant, total) {
   const collected = /Collected : (\d+)/.exec(readFileSync(log, 'utf8'));
   if (!collected) fail(`${variant.name}: no instruction count in valgrind's log`);
   const mutator = withoutGcAndCompiler(out, variant.name);
+  const events = eventTotals(out, variant.name);
   rmSync(out, { force: true });
-  return { all: Number(collected[1]), mutator };
+  return { all: Number(collected[1]), mutator, events };
 }
 
 const rows = [];
@@ -114,17 +135,25 @@ for (const variant of variants) {
   const high = await count(variant, WARM + requests);
   const perRequest = Math.round((high.all - low.all) / requests);
   const mutator = Math.round((high.mutator - low.mutator) / requests);
-  rows.push({ name: variant.name, perRequest, mutator });
-  process.stderr.write(`${variant.name.padEnd(22)} ${perRequest} instructions/request, ${mutator} without GC and compiler\n`);
+  const marginal = (event) => Math.round(((high.events[event] ?? 0) - (low.events[event] ?? 0)) / requests);
+  const sim = cacheSim ? { i1: marginal('I1mr'), d1: marginal('D1mr'), branches: marginal('Bcm') + marginal('Bim') } : undefined;
+  rows.push({ name: variant.name, perRequest, mutator, sim });
+  process.stderr.write(
+    `${variant.name.padEnd(22)} ${perRequest} instructions/request, ${mutator} without GC and compiler` +
+      (sim ? `; ${sim.i1} I1 misses, ${sim.d1} D1 read misses, ${sim.branches} mispredicted branches` : '') +
+      '\n',
+  );
 }
 const base = rows.find((r) => r.name === 'node-http');
 const over = (value, baseValue) => (base ? (value >= baseValue ? '+' : '') + (value - baseValue).toLocaleString('en-US') : '');
+const simHead = cacheSim ? ' I1 misses | D1 read misses | mispredicted branches |' : '';
 process.stdout.write(
-  `\n| variant | instructions/request | vs node-http | without GC and compiler | vs node-http |\n|---|---:|---:|---:|---:|\n`,
+  `\n| variant | instructions/request | vs node-http | without GC and compiler | vs node-http |${simHead}\n|---|---:|---:|---:|---:|${cacheSim ? '---:|---:|---:|' : ''}\n`,
 );
 for (const r of rows) {
+  const simCells = r.sim ? ` ${r.sim.i1} | ${r.sim.d1} | ${r.sim.branches} |` : '';
   process.stdout.write(
-    `| ${r.name} | ${r.perRequest.toLocaleString('en-US')} | ${over(r.perRequest, base?.perRequest)} | ${r.mutator.toLocaleString('en-US')} | ${over(r.mutator, base?.mutator)} |\n`,
+    `| ${r.name} | ${r.perRequest.toLocaleString('en-US')} | ${over(r.perRequest, base?.perRequest)} | ${r.mutator.toLocaleString('en-US')} | ${over(r.mutator, base?.mutator)} |${simCells}\n`,
   );
 }
 rmSync(tmp, { recursive: true, force: true });
