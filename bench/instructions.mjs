@@ -3,7 +3,7 @@
 // variants of run.mjs: a measure that does not move with the machine's speed
 // or load (wall-clock req/s on a shared 2-core VM moves ±20% within minutes).
 //
-//   node bench/instructions.mjs [--only a,b] [--requests N]
+//   node bench/instructions.mjs [--only a,b] [--requests N] [--cache-sim] [--port P]
 //
 // Each variant's server runs under valgrind twice, once loaded with 5,000
 // requests and once with 5,000 + N (default 20,000), from h2load over 20
@@ -33,6 +33,7 @@
 
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { CLI, HOST, ROOT, VARIANTS, fail, makeTemp, sleep, snapshotPounce } from './run.mjs';
 
@@ -40,12 +41,15 @@ const args = process.argv.slice(2);
 let only;
 let requests = 20000;
 let cacheSim = false;
+let port = 18390;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--only') only = args[++i].split(',');
   else if (args[i] === '--requests') requests = Number(args[++i]);
   else if (args[i] === '--cache-sim') cacheSim = true;
-  else fail(`unknown option ${args[i]}; usage: node bench/instructions.mjs [--only a,b] [--requests N] [--cache-sim]`);
+  else if (args[i] === '--port') port = Number(args[++i]);
+  else fail(`unknown option ${args[i]}; usage: node bench/instructions.mjs [--only a,b] [--requests N] [--cache-sim] [--port P]`);
 }
+if (!(Number.isInteger(port) && port > 0 && port < 65536)) fail('--port must be a port number (1-65535)');
 if (!(requests >= 10000)) fail('--requests must be at least 10000 (fewer leave JIT warm-up in the difference)');
 for (const tool of ['valgrind', 'h2load']) {
   if (spawnSync(tool, ['--version']).error) fail(`${tool} is missing: apt-get install -y valgrind nghttp2-client`);
@@ -55,7 +59,6 @@ if (only && variants.length !== only.length) fail(`unknown variant in ${only.joi
 
 const tmp = makeTemp();
 const pounceDir = snapshotPounce();
-const port = 18390;
 const WARM = 5000;
 
 /**
@@ -68,7 +71,7 @@ const GC_OR_COMPILER =
 
 /** Instructions of a callgrind profile outside GC_OR_COMPILER's functions. */
 function withoutGcAndCompiler(file, name) {
-  const annotated = spawnSync('callgrind_annotate', ['--threshold=100', '--auto=no', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const annotated = spawnSync('callgrind_annotate', ['--threshold=100', '--auto=no', '--show=Ir', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
   if (annotated.status !== 0) fail(`${name}: callgrind_annotate failed: ${annotated.stderr}`);
   let total = 0;
   let functions = 0;
@@ -92,8 +95,20 @@ function eventTotals(file, name) {
   return Object.fromEntries(events[1].trim().split(/\s+/).map((event, i) => [event, values[i] ?? 0]));
 }
 
+/** Fails unless `port` is free: the load must reach this run's server, not another's (a second run of this tool). */
+async function assertFree(port) {
+  const probe = createServer();
+  const error = await new Promise((resolve) => {
+    probe.once('error', resolve);
+    probe.listen(port, HOST, () => resolve(undefined));
+  });
+  if (error) fail(`port ${port} is in use (${error.code}): another server would take this run's load; pick one with --port`);
+  await new Promise((resolve) => probe.close(resolve));
+}
+
 /** Instructions of the server after `count` requests (and its exit): in all, and without GC and compiler. */
 async function count(variant, total) {
+  await assertFree(port);
   const argv = variant.cmd.map((a) => a.replace('{port}', String(port)).replace('{pounce}', pounceDir));
   const out = join(tmp, 'callgrind.out');
   const log = join(tmp, 'valgrind.log');
@@ -119,6 +134,8 @@ async function count(variant, total) {
     child.kill('SIGKILL');
     fail(`${variant.name}: h2load did not complete its requests:\n${load.stdout}${load.stderr}`);
   }
+  // A server that could not listen exits at once; the load then went to whatever holds the port.
+  if (child.exitCode !== null) fail(`${variant.name}: the server exited before its load was done (port ${port} taken?); pick another with --port`);
   child.kill('SIGTERM');
   await exited;
   const collected = /Collected : (\d+)/.exec(readFileSync(log, 'utf8'));
