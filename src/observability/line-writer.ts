@@ -82,9 +82,8 @@ export function sharedFdWriterOptions(fd: number): LineWriterOptions {
 export class LineWriter {
   /** Bytes of whole lines encoded and waiting for the end of the tick: buffer[0, encoded). */
   private encoded = 0;
-  /** Lines not encoded yet (at most GROUP), and their length in UTF-16 units (bytes <= 3 x units). */
+  /** Lines not encoded yet (at most GROUP); bytes <= 3 x group.length (UTF-16 units). */
   private group = '';
-  private groupLength = 0;
   private groupLines = 0;
   private readonly maxWriteBytes: number;
   private readonly shorten: boolean;
@@ -122,7 +121,7 @@ export class LineWriter {
     if (this.shorten && line.length * 3 > this.maxWriteBytes && Buffer.byteLength(line) > this.maxWriteBytes) {
       line = shortenLine(line, this.maxWriteBytes);
     }
-    if (this.encoded + (this.groupLength + line.length) * 3 > this.buffer.length) {
+    if (this.encoded + (this.group.length + line.length) * 3 > this.buffer.length) {
       this.flush();
       if (line.length * 3 > this.buffer.length) {
         // Larger than the buffer could hold: this line alone, now.
@@ -132,9 +131,8 @@ export class LineWriter {
       }
     }
     this.group = this.groupLines === 0 ? line : this.group + line;
-    this.groupLength += line.length;
     if (++this.groupLines === GROUP) this.encodeGroup();
-    if (this.encoded + this.groupLength * 3 > this.maxPendingBytes) this.flush();
+    if (this.encoded + this.group.length * 3 > this.maxPendingBytes) this.flush();
     else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.endOfTick);
@@ -145,7 +143,6 @@ export class LineWriter {
   private encodeGroup(): void {
     this.encoded += this.buffer.write(this.group, this.encoded, 'utf8');
     this.group = '';
-    this.groupLength = 0;
     this.groupLines = 0;
   }
 

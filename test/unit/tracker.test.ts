@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createServer, request, type Server } from 'node:http';
+import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Connection } from '../../src/server/connection.js';
 import type { Observer, RequestHook } from '../../src/server/observer.js';
@@ -20,7 +20,6 @@ async function trackedServer(tracker: Tracker): Promise<{ server: Server; port: 
 
 /** Two GETs over one keep-alive connection, then the connection closes. */
 async function twoRequests(port: number): Promise<void> {
-  const { Agent } = await import('node:http');
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   for (const path of ['/a', '/b']) {
     await new Promise<void>((resolve, reject) => {
