@@ -54,7 +54,7 @@ if (!(requests >= 10000)) fail('--requests must be at least 10000 (fewer leave J
 for (const tool of ['valgrind', 'h2load']) {
   if (spawnSync(tool, ['--version']).error) fail(`${tool} is missing: apt-get install -y valgrind nghttp2-client`);
 }
-const variants = VARIANTS.filter((v) => (only ? only.includes(v.name) : !v.peer));
+const variants = VARIANTS.filter((v) => (only ? only.includes(v.name) : !v.peer && !v.byName));
 if (only && variants.length !== only.length) fail(`unknown variant in ${only.join(',')}; variants: ${VARIANTS.map((v) => v.name).join(', ')}`);
 
 const tmp = makeTemp();

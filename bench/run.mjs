@@ -35,7 +35,7 @@ const EXPECTED_BODY = 'Hello, World!';
 
 const pounce = (app, ...flags) => ({ cmd: [CLI, join(APPS, app), '--host', HOST, '--port', '{port}', '--log-format', 'json', ...flags] });
 
-/** The variants, in their base order. `floor`: minimum ratio to node-http named by the issue (reported, never enforced). */
+/** The variants, in their base order. `floor`: minimum ratio to node-http named by the issue (reported, never enforced); `byName`: run only when --only names it. */
 export const VARIANTS = [
   { name: 'node-http', description: 'bare node:http, res.end(\'Hello, World!\'), text/plain', cmd: [join(APPS, 'node-http.mjs')] },
   { name: 'pounce-off', description: 'pounce, node-style app, --no-access-log, no lifecycle logging', floor: 0.95, ...pounce('hello-node.mjs', '--no-access-log') },
@@ -50,6 +50,8 @@ export const VARIANTS = [
   { name: 'hono-app-node-server', description: '@hono/node-server (defaults) serving the same Hono app, GET /users/42', path: '/users/42', cmd: [join(APPS, 'hono-app-node-server.mjs')] },
   { name: 'node-http-access-probe', description: 'yardstick: bare node:http writing the same JSON access line, hand-built, unescaped, one write(2) per tick (1 line per request)', cmd: [join(APPS, 'node-http-access-probe.mjs')] },
   { name: 'node-http-debug-probe', description: 'yardstick: bare node:http writing the RequestStarted + ResponseCompleted JSON lines, hand-built, unescaped, one write(2) per tick (2 lines per request)', env: { PROBE: 'debug' }, cmd: [join(APPS, 'node-http-access-probe.mjs')] },
+  // Run only when named (--only): the access yardstick in a process that made other kinds of EventEmitter before serving, as pounce's does.
+  { name: 'node-http-access-probe-ee', byName: true, description: 'yardstick as node-http-access-probe, after making 20 objects of each of 6 EventEmitter subclasses (EE_KINDS=6)', env: { EE_KINDS: '6' }, cmd: [join(APPS, 'node-http-access-probe.mjs')] },
   { name: 'fastify-logger', description: 'fastify with its pino logger on (2 lines per request)', peer: 'fastify', cmd: [join(APPS, 'fastify-logger.mjs')] },
   { name: 'node-pino-http', description: 'node:http + pino-http (1 line per request)', peer: 'pino-http', cmd: [join(APPS, 'node-pino-http.mjs')] },
 ];
@@ -480,7 +482,7 @@ async function main() {
   const wrkVersion = checkWrk();
   if (opts.pin && spawnSync('taskset', ['-V']).error) fail('--pin needs taskset (util-linux)');
   if (!existsSync(join(opts.build, 'dist', 'cli.js'))) fail(`${join(opts.build, 'dist', 'cli.js')} is missing: build pounce first (npx tsc -p tsconfig.json)`);
-  let variants = VARIANTS;
+  let variants = VARIANTS.filter((v) => !v.byName);
   if (opts.only) {
     const unknown = opts.only.filter((n) => !VARIANTS.some((v) => v.name === n));
     if (unknown.length) fail(`unknown variant ${unknown.join(', ')}; variants: ${VARIANTS.map((v) => v.name).join(', ')}`);

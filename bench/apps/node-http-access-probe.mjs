@@ -5,12 +5,25 @@
 // pounce's own. PROBE=access (default): the access line; PROBE=debug:
 // RequestStarted + ResponseCompleted, as pounce --log-level debug writes them.
 // PORT from the environment.
+//
+// EE_KINDS=N (an experiment, off by default): before serving, make 20 objects
+// of each of N EventEmitter subclasses, as any bigger process does (pounce
+// makes FileHandles while loading its modules, a CLI parser, a log stream,
+// ...). V8 keeps one inline cache per store in EventEmitter's constructor for
+// every emitter of the process: past four object shapes it turns generic, and
+// each request's IncomingMessage and ServerResponse then pay for it.
 import { createServer } from 'node:http';
+import { EventEmitter } from 'node:events';
 import { writeSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import hello from './hello-node.mjs';
 
 const port = Number(process.env.PORT ?? 8000);
+const otherEmitterKinds = Number(process.env.EE_KINDS ?? 0);
+for (let kind = 0; kind < otherEmitterKinds; kind++) {
+  const Kind = class extends EventEmitter {};
+  for (let i = 0; i < 20; i++) new Kind();
+}
 let pending = '';
 let scheduled = false;
 const flush = () => {

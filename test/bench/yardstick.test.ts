@@ -19,11 +19,11 @@ describe('bench yardstick (node-http-*-probe) writes the lines pounce writes', f
     await stopAll();
   });
 
-  async function startProbe(mode: 'access' | 'debug'): Promise<PounceProcess> {
+  async function startProbe(mode: 'access' | 'debug', extraEnv: Record<string, string> = {}): Promise<PounceProcess> {
     const port = await freePort();
     const proc = spawn(process.execPath, [resolve(ROOT, 'bench/apps/node-http-access-probe.mjs')], {
       cwd: ROOT,
-      env: { ...process.env, PORT: String(port), PROBE: mode },
+      env: { ...process.env, PORT: String(port), PROBE: mode, ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const probe = new PounceProcess(proc);
@@ -48,18 +48,22 @@ describe('bench yardstick (node-http-*-probe) writes the lines pounce writes', f
     return server.lines.filter(pred).slice(before, before + count);
   }
 
-  it('access: the same keys in the same order, the same value types', async () => {
-    const pounce = await startPounce({ app, args: [] });
-    const probe = await startProbe('access');
-    const isAccess = (l: LogLine) => l.logger === 'pounce.access';
-    const [ours] = await linesOf(pounce, 1, isAccess);
-    const [theirs] = await linesOf(probe, 1, isAccess);
-    expect(shape(theirs!)).to.deep.equal(shape(ours!));
-    for (const key of ['level', 'logger', 'method', 'path', 'http_version', 'status', 'bytes_sent', 'user_agent']) expect(theirs![key], key).to.equal(ours![key]);
-    expect(theirs!.msg).to.match(/^127\.0\.0\.1:\d+ - "GET \/ HTTP\/1\.1" 200$/);
-    expect(Date.parse(theirs!.timestamp)).to.be.closeTo(Date.now(), 10_000);
-    expect(theirs!.timestamp).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
-  });
+  // node-http-access-probe-ee: the same yardstick after making other kinds of EventEmitter (EE_KINDS).
+  for (const extraEnv of [{}, { EE_KINDS: '6' }] as Record<string, string>[]) {
+    const label = Object.keys(extraEnv).length ? ' (EE_KINDS=6)' : '';
+    it(`access${label}: the same keys in the same order, the same value types`, async () => {
+      const pounce = await startPounce({ app, args: [] });
+      const probe = await startProbe('access', extraEnv);
+      const isAccess = (l: LogLine) => l.logger === 'pounce.access';
+      const [ours] = await linesOf(pounce, 1, isAccess);
+      const [theirs] = await linesOf(probe, 1, isAccess);
+      expect(shape(theirs!)).to.deep.equal(shape(ours!));
+      for (const key of ['level', 'logger', 'method', 'path', 'http_version', 'status', 'bytes_sent', 'user_agent']) expect(theirs![key], key).to.equal(ours![key]);
+      expect(theirs!.msg).to.match(/^127\.0\.0\.1:\d+ - "GET \/ HTTP\/1\.1" 200$/);
+      expect(Date.parse(theirs!.timestamp)).to.be.closeTo(Date.now(), 10_000);
+      expect(theirs!.timestamp).to.match(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    });
+  }
 
   it('debug: RequestStarted and ResponseCompleted with the same keys, in the same order', async () => {
     const pounce = await startPounce({ app, args: ['--lifecycle-logging', '--log-level', 'debug', '--no-access-log'] });
