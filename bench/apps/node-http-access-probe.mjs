@@ -7,9 +7,9 @@
 // PORT from the environment.
 //
 // EE_KINDS=N (an experiment, off by default): before serving, make 20 objects
-// of each of N EventEmitter subclasses, as any bigger process does (pounce
-// makes FileHandles while loading its modules, a CLI parser, a log stream,
-// ...). V8 keeps one inline cache per store in EventEmitter's constructor for
+// of each of N EventEmitter subclasses, as any bigger process does (pounce's
+// makes a FileHandle for each module file it loads, a CLI parser's Commands,
+// its captured stdout...). V8 keeps one inline cache per store in EventEmitter's constructor for
 // every emitter of the process: past four object shapes it turns generic, and
 // each request's IncomingMessage and ServerResponse then pay for it.
 import { createServer } from 'node:http';
